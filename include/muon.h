@@ -1,0 +1,279 @@
+/*
+ * muon.h - the one public header of libmuon: the Muon optimizer family in C.
+ *
+ * A training loop with the hybrid optimizer (Muon for hidden matrices, AdamW
+ * for embeddings, the output head and every vector):
+ *
+ *     muon_opt_config cfg = muon_opt_config_default();   // Moonlight recipe
+ *     cfg.lr = 1e-3; cfg.weight_decay = 0.1;
+ *     muon_opt *opt;
+ *     if (muon_opt_create(&cfg, &opt) != MUON_OK) return 1;
+ *     long s_qkv[2] = {3 * d, d}, s_wte[2] = {vocab, d}, s_ln[1] = {d};
+ *     // the caller owns W and G; the library keeps the pointers
+ *     muon_opt_add_param(opt, "h.0.qkv", W_qkv, G_qkv, 2, s_qkv, MUON_ROLE_MATRIX, NULL);
+ *     muon_opt_add_param(opt, "wte", W_wte, G_wte, 2, s_wte, MUON_ROLE_EMBEDDING, NULL);
+ *     muon_opt_add_param(opt, "ln_f", W_ln, G_ln, 1, s_ln, MUON_ROLE_VECTOR, NULL);
+ *     if (muon_opt_finalize(opt) != MUON_OK) ...;       // sizes every workspace once
+ *     for (int step = 0; step < n_steps; step++) {
+ *         forward_backward(...);                         // fills G_*
+ *         muon_status s = muon_opt_step(opt, schedule(step));  // never allocates
+ *         if (s != MUON_OK) fprintf(stderr, "%s\n", muon_opt_error(opt));
+ *     }
+ *     muon_opt_save(opt, "opt.state");
+ *     muon_opt_free(opt);
+ *
+ * The orthogonalization kernel alone:
+ *
+ *     muon_ortho_config oc = muon_ortho_config_default();  // polar-express, 5 steps
+ *     size_t bytes;
+ *     muon_ortho_workspace_size(&oc, rows, cols, &bytes);
+ *     void *work = malloc(bytes);
+ *     muon_orthogonalize(&oc, G, O, rows, cols, work, bytes);
+ *
+ * Conventions: every call returns a muon_status (MUON_OK == 0) and changes
+ * nothing when it fails; muon_strerror() names a status. The library never
+ * exits and never prints, except through a log callback the caller sets.
+ * Matrices are row-major float32, rows x cols (PyTorch layout: rows = fan_out).
+ */
+#ifndef MUON_H
+#define MUON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MUON_VERSION_MAJOR 0
+#define MUON_VERSION_MINOR 1
+#define MUON_VERSION_PATCH 0
+/* "0.1.0" */
+const char *muon_version(void);
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum {
+    MUON_OK = 0,
+    MUON_ERR_NULL,        /* a required pointer is NULL */
+    MUON_ERR_SIZE,        /* a size is zero, negative or overflows */
+    MUON_ERR_SHAPE,       /* a shape does not match the registered one */
+    MUON_ERR_ARG,         /* an option value is out of range or unknown */
+    MUON_ERR_NONFINITE,   /* NaN or Inf in a gradient: that update was refused */
+    MUON_ERR_NOMEM,       /* an allocation failed */
+    MUON_ERR_IO,          /* a file could not be opened, read or written */
+    MUON_ERR_FORMAT,      /* a file is truncated, malformed or not ours */
+    MUON_ERR_CHECKSUM,    /* a file's checksum does not match its contents */
+    MUON_ERR_VERSION,     /* a file was written by an unsupported version */
+    MUON_ERR_MISMATCH,    /* saved state does not match the registered params */
+    MUON_ERR_STATE,       /* call out of order (e.g. add after finalize) */
+    MUON_ERR_DUPLICATE,   /* a parameter name is registered twice */
+    MUON_ERR_ALIAS,       /* buffers that must be distinct overlap */
+    MUON_ERR_WORKSPACE,   /* the workspace given is too small */
+    MUON_ERR_LAPACK,      /* LAPACK failed (e.g. SVD did not converge) */
+    MUON_ERR_UNSUPPORTED, /* the combination of options is not supported */
+    MUON_STATUS_COUNT
+} muon_status;
+
+/* A static, human-readable description of a status. Never NULL. */
+const char *muon_strerror(muon_status s);
+/* The status's identifier, e.g. "MUON_ERR_SHAPE". Never NULL. */
+const char *muon_status_name(muon_status s);
+
+/* The library's only global: a callback for diagnostics (default: none). */
+typedef void (*muon_log_fn)(void *user, const char *message);
+void muon_set_log(muon_log_fn fn, void *user);
+
+/* Threads used by BLAS outside the optimizer's own parallel regions.
+ * n <= 0 selects the number of cores. */
+void muon_set_blas_threads(int n);
+int muon_get_blas_threads(void);
+
+/* ------------------------------------------------------- orthogonalization */
+
+typedef enum {
+    MUON_ORTHO_AUTO = 0, /* Gram NS when max(m,n) >= 1.5 min(m,n), else NS */
+    MUON_ORTHO_NS,       /* Newton-Schulz on X (ALGORITHMS.md 1a) */
+    MUON_ORTHO_GRAM_NS,  /* Gram Newton-Schulz with restarts (1b) */
+    MUON_ORTHO_SVD,      /* exact polar factor U V^T via LAPACKE sgesdd (1c) */
+    MUON_ORTHO_METHOD_COUNT
+} muon_ortho_method;
+
+typedef enum {
+    MUON_COEFFS_POLAR_EXPRESS = 0, /* Amsel et al. 2025, safety factor, s = 1.01 */
+    MUON_COEFFS_KELLER,            /* (3.4445, -4.7750, 2.0315) every step */
+    MUON_COEFFS_QUINTIC5,          /* five per-step triples */
+    MUON_COEFFS_TAYLOR,            /* taylor-K, K in taylor_k (1..5), convergent */
+    MUON_COEFFS_COUNT
+} muon_coeffs;
+
+/* Gram NS restart steps: bit t set = restart before step t. Bit 0 alone
+ * (MUON_GRAM_NO_RESTARTS) means "never restart"; 0 selects the default. */
+#define MUON_GRAM_NO_RESTARTS 1u
+#define MUON_GRAM_DEFAULT_RESTARTS (1u << 2)
+
+typedef struct {
+    muon_ortho_method method;
+    muon_coeffs coeffs;
+    int taylor_k;           /* 1..5 for MUON_COEFFS_TAYLOR, else ignored */
+    int steps;              /* iterations, >= 1; 0 selects 5 */
+    double safety;          /* polar-express safety factor; 0 selects 1.01 */
+    double eps;             /* normalization epsilon; 0 selects 1e-7 */
+    int aol;                /* 1: AOL rescaling replaces Frobenius normalization */
+    unsigned gram_restarts; /* see MUON_GRAM_* above */
+} muon_ortho_config;
+
+/* Defaults: AUTO method, polar-express coefficients, 5 steps, no AOL. */
+muon_ortho_config muon_ortho_config_default(void);
+
+/* Parse "ns" | "gram-ns" | "svd" | "auto". */
+muon_status muon_ortho_method_parse(const char *name, muon_ortho_method *out);
+const char *muon_ortho_method_name(muon_ortho_method m);
+/* Parse "keller" | "quintic5" | "polar-express" | "taylor-K" (K = 1..5) into
+ * cfg->coeffs and cfg->taylor_k; cfg is untouched on error. */
+muon_status muon_coeffs_parse(const char *name, muon_ortho_config *cfg);
+/* Writes the name ("taylor-3" etc.) into buf; returns buf. */
+const char *muon_coeffs_name(const muon_ortho_config *cfg, char *buf, size_t cap);
+/* Check every field; MUON_ERR_ARG names nothing, so keep configs simple. */
+muon_status muon_ortho_config_validate(const muon_ortho_config *cfg);
+
+/* Bytes of workspace muon_orthogonalize needs for a rows x cols matrix. */
+muon_status muon_ortho_workspace_size(const muon_ortho_config *cfg, long rows, long cols,
+                                      size_t *bytes);
+
+/* out = polar(in) approximately (exactly for SVD). in and out may be the same
+ * buffer. work must hold muon_ortho_workspace_size() bytes, or be NULL, in
+ * which case the call allocates and frees its own. A zero matrix gives zeros.
+ * Non-finite input gives MUON_ERR_NONFINITE and leaves out untouched. */
+muon_status muon_orthogonalize(const muon_ortho_config *cfg, const float *in, float *out,
+                               long rows, long cols, void *work, size_t work_bytes);
+
+/* Floating-point operations one call performs (for GFLOP/s reports). */
+double muon_ortho_flops(const muon_ortho_config *cfg, long rows, long cols);
+
+/* Largest |s_i - 1| over the singular values of a rows x cols matrix (double
+ * precision SVD); the orthogonality error reported by benches and tests. */
+muon_status muon_ortho_error(const float *x, long rows, long cols, double *err);
+
+/* --------------------------------------------------------------- optimizer */
+
+typedef enum {
+    MUON_ROLE_MATRIX = 0, /* hidden weight matrix: Muon in the hybrid */
+    MUON_ROLE_EMBEDDING,  /* token embedding: AdamW in the hybrid */
+    MUON_ROLE_HEAD,       /* output head: AdamW in the hybrid */
+    MUON_ROLE_VECTOR,     /* norms, biases, every 1-D parameter: AdamW */
+    MUON_ROLE_COUNT
+} muon_role;
+
+typedef enum {
+    MUON_SCALE_MOONLIGHT = 0, /* 0.2 sqrt(max(rows, cols)): update RMS 0.2 like AdamW */
+    MUON_SCALE_KELLER,        /* sqrt(max(1, rows / cols)) */
+    MUON_SCALE_SPECTRAL,      /* sqrt(rows / cols) (muP) */
+    MUON_SCALE_NONE,          /* 1 */
+    MUON_SCALE_COUNT
+} muon_scale_rule;
+
+typedef enum {
+    MUON_ALGO_MUON = 0, /* hybrid: Muon for MATRIX params, AdamW for the rest */
+    MUON_ALGO_ADAMW,    /* AdamW for every parameter */
+    MUON_ALGO_COUNT
+} muon_algo;
+
+typedef struct {
+    muon_algo algo;
+    /* Muon group (hidden matrices) */
+    double lr;
+    double momentum;     /* mu */
+    int nesterov;        /* 1: N = G + mu M; 0: N = M */
+    double weight_decay; /* decoupled: W *= 1 - lr * weight_decay */
+    muon_scale_rule scale;
+    muon_ortho_config ortho;
+    /* AdamW group (everything else; every param when algo == ADAMW) */
+    double adam_lr;
+    double adam_beta1, adam_beta2, adam_eps;
+    double adam_weight_decay;
+    /* Threads for the step; <= 0 selects the number of cores. Matrices are
+     * spread over threads with single-threaded BLAS inside each, or one big
+     * matrix gets a multi-threaded BLAS, never both at once. */
+    int threads;
+} muon_opt_config;
+
+/* The Moonlight recipe: hybrid, lr 1e-3 for both groups, momentum 0.95,
+ * Nesterov, weight decay 0.1 for both groups, moonlight scale, polar-express
+ * 5 steps, AdamW betas (0.9, 0.95), eps 1e-8. */
+muon_opt_config muon_opt_config_default(void);
+muon_status muon_opt_config_validate(const muon_opt_config *cfg);
+muon_status muon_scale_parse(const char *name, muon_scale_rule *out); /* moonlight|keller|spectral|none */
+const char *muon_scale_name(muon_scale_rule r);
+muon_status muon_role_parse(const char *name, muon_role *out); /* matrix|embedding|head|vector */
+const char *muon_role_name(muon_role r);
+/* The factor Muon multiplies the orthogonalized update by. */
+double muon_scale_factor(muon_scale_rule r, long rows, long cols);
+
+typedef struct muon_opt muon_opt;
+
+muon_status muon_opt_create(const muon_opt_config *cfg, muon_opt **out);
+void muon_opt_free(muon_opt *opt);
+
+/* Register a parameter before finalize. shape has ndim >= 1 entries; N-D
+ * tensors are viewed as (shape[0], product of the rest); 1-D as (1, n).
+ * w (updated in place) and g (read) are owned by the caller, hold the
+ * product of shape floats and must not overlap. g may be NULL and set later
+ * with muon_opt_set_grad. A MATRIX role needs ndim >= 2. Names are unique,
+ * at most 127 bytes, and key the saved state. *index (if not NULL) receives
+ * the parameter's index, counting from 0 in registration order. */
+muon_status muon_opt_add_param(muon_opt *opt, const char *name, float *w, const float *g,
+                               int ndim, const long *shape, muon_role role, int *index);
+/* Point parameter `index` at new weight / gradient buffers; ndim and shape
+ * must equal the registered ones (MUON_ERR_SHAPE otherwise). w may be NULL to
+ * keep the current weights. */
+muon_status muon_opt_set_buffers(muon_opt *opt, int index, float *w, const float *g, int ndim,
+                                 const long *shape);
+/* Point parameter `index` at a new gradient buffer of the registered shape. */
+muon_status muon_opt_set_grad(muon_opt *opt, int index, const float *g);
+/* Size every workspace; after this no call allocates until free. */
+muon_status muon_opt_finalize(muon_opt *opt);
+
+/* One update of every parameter with learning rates cfg.lr * lr_mult and
+ * cfg.adam_lr * lr_mult (a schedule's multiplier; 1.0 for none). A parameter
+ * whose gradient holds NaN or Inf is not updated (weights and state stay as
+ * they were), the others are, and the call returns MUON_ERR_NONFINITE with
+ * the names in muon_opt_error(). */
+muon_status muon_opt_step(muon_opt *opt, double lr_mult);
+
+/* Change the learning rate / weight decay of a group between steps. */
+muon_status muon_opt_set_lr(muon_opt *opt, double muon_lr, double adam_lr);
+
+/* The message of the last failed call on opt, naming the parameter where
+ * there is one; "" when the last call succeeded. */
+const char *muon_opt_error(const muon_opt *opt);
+
+typedef struct {
+    const char *name;
+    muon_role role;
+    int uses_muon; /* 1: updated by Muon, 0: by AdamW */
+    int ndim;
+    long shape[8];
+    long rows, cols; /* the 2-D view */
+    long steps;      /* updates applied to this parameter */
+    int skipped;     /* 1 if the last step refused it (non-finite gradient) */
+} muon_param_info;
+
+int muon_opt_num_params(const muon_opt *opt);
+muon_status muon_opt_param_info(const muon_opt *opt, int index, muon_param_info *info);
+/* Bytes of optimizer state (momentum and moment buffers). */
+size_t muon_opt_state_bytes(const muon_opt *opt);
+
+/* Optimizer state as a versioned, checksummed blob (docs/state-format.md).
+ * Loading validates everything first: on a mismatch in names, shapes or
+ * algorithm nothing changes and muon_opt_error() names the parameter. */
+muon_status muon_opt_save(const muon_opt *opt, const char *path); /* temp file + rename */
+muon_status muon_opt_load(muon_opt *opt, const char *path);
+muon_status muon_opt_serialized_size(const muon_opt *opt, size_t *bytes);
+muon_status muon_opt_save_buffer(const muon_opt *opt, void *buf, size_t cap, size_t *written);
+muon_status muon_opt_load_buffer(muon_opt *opt, const void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MUON_H */

@@ -1,0 +1,43 @@
+#!/bin/sh
+# Make sure the Debian packages muon builds and tests with are present, then
+# write build/config.mk with the compiler and linker flags pkg-config reports.
+# As root a missing package is installed; otherwise the exact command is
+# printed and the script stops, so nothing happens behind the user's back.
+set -eu
+out=${1:-build/config.mk}
+
+# package that provides each need: pkg-config module or file
+need_pkgs=""
+pkg-config --exists openblas 2>/dev/null || need_pkgs="$need_pkgs libopenblas-dev"
+pkg-config --exists lapacke 2>/dev/null || need_pkgs="$need_pkgs liblapacke-dev"
+pkg-config --exists libcjson 2>/dev/null || need_pkgs="$need_pkgs libcjson-dev"
+pkg-config --exists zlib 2>/dev/null || need_pkgs="$need_pkgs zlib1g-dev"
+command -v pkg-config >/dev/null 2>&1 || need_pkgs="$need_pkgs pkg-config"
+command -v cc >/dev/null 2>&1 || need_pkgs="$need_pkgs gcc"
+# the Python binding's tests and the README's corpus
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-numpy"
+[ -d /usr/share/games/fortunes ] || need_pkgs="$need_pkgs fortunes"
+
+if [ -n "$need_pkgs" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing$need_pkgs" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >&2
+        # shellcheck disable=SC2086
+        apt-get install -y -qq $need_pkgs >&2
+    else
+        echo "setup: missing Debian packages:$need_pkgs" >&2
+        echo "setup: run:  sudo apt-get install -y$need_pkgs" >&2
+        exit 1
+    fi
+fi
+
+mkdir -p "$(dirname "$out")"
+tmp="$out.tmp.$$"
+{
+    echo "# written by scripts/setup.sh; delete to regenerate"
+    echo "DEP_CFLAGS := $(pkg-config --cflags openblas lapacke libcjson zlib)"
+    echo "LIB_LIBS := $(pkg-config --libs openblas lapacke zlib) -lm"
+    echo "TOOL_LIBS := $(pkg-config --libs libcjson)"
+} > "$tmp"
+mv "$tmp" "$out"

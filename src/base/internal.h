@@ -1,0 +1,30 @@
+/* Helpers shared inside libmuon. Names use the muon__ prefix and are not
+ * exported from libmuon.so (see src/libmuon.map). */
+#ifndef MUON_INTERNAL_H
+#define MUON_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "muon.h"
+
+/* Send a formatted message to the caller's log callback, if any. */
+void muon__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* a * b without overflow into *out; 0 on overflow or negative input. */
+int muon__mul_size(long a, long b, size_t *out);
+
+/* 1 if every one of the n floats is finite. */
+int muon__all_finite(const float *x, size_t n);
+
+/* CRC-32 (IEEE) of a byte range, continuing from crc (start with 0). */
+uint32_t muon__crc32(uint32_t crc, const void *data, size_t len);
+
+/* Run BLAS on n threads inside the current scope; returns the old count. */
+int muon__blas_threads_push(int n);
+void muon__blas_threads_pop(int old);
+
+/* 64-byte aligned allocation (free with free()). NULL on failure. */
+void *muon__aligned_alloc(size_t bytes);
+
+#endif
