@@ -19,7 +19,7 @@ VERSION := 0.1.0
 -include $(BUILD)/config.mk
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(MARCH) -g $(WARN) -fopenmp -fPIC \
+CFLAGS_ALL := -std=c11 -D_DEFAULT_SOURCE $(OPT) $(MARCH) -g $(WARN) -fopenmp -fPIC \
               -Iinclude -Isrc $(DEP_CFLAGS) $(SAN) $(CFLAGS)
 LDFLAGS_ALL := -fopenmp $(SAN) $(LDFLAGS)
 

@@ -273,6 +273,34 @@ muon_status muon_opt_serialized_size(const muon_opt *opt, size_t *bytes);
 muon_status muon_opt_save_buffer(const muon_opt *opt, void *buf, size_t cap, size_t *written);
 muon_status muon_opt_load_buffer(muon_opt *opt, const void *buf, size_t len);
 
+
+/* ---------------------------------------------------- learning-rate schedules */
+
+typedef enum {
+    MUON_SCHED_CONSTANT = 0, /* warmup, then 1 */
+    MUON_SCHED_COSINE,       /* warmup, then cosine from 1 down to min_ratio */
+    MUON_SCHED_WSD,          /* warmup, stable at 1, linear decay to min_ratio over
+                                the last decay_frac of the steps */
+    MUON_SCHED_COUNT
+} muon_schedule_kind;
+
+typedef struct {
+    muon_schedule_kind kind;
+    long total_steps;  /* the run's step count, >= 1 */
+    long warmup_steps; /* linear warmup from 1/warmup to 1; 0 for none */
+    double min_ratio;  /* final multiplier of cosine and wsd, in [0, 1] */
+    double decay_frac; /* wsd: fraction of total_steps spent decaying, (0, 1] */
+} muon_schedule;
+
+/* constant, no warmup, min_ratio 0, decay_frac 0.2 */
+muon_schedule muon_schedule_default(void);
+muon_status muon_schedule_validate(const muon_schedule *s);
+muon_status muon_schedule_parse(const char *name, muon_schedule_kind *out); /* constant|cosine|wsd */
+const char *muon_schedule_name(muon_schedule_kind k);
+/* The learning-rate multiplier for step (0-based, 0 <= step < total_steps);
+ * steps past the end get the final value. */
+double muon_schedule_multiplier(const muon_schedule *s, long step);
+
 #ifdef __cplusplus
 }
 #endif

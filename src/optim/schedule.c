@@ -1,0 +1,82 @@
+/* Learning-rate schedules as multipliers of the optimizer's base rates, so
+ * one schedule drives both the Muon and the AdamW group. */
+#include <math.h>
+#include <string.h>
+
+#include "muon.h"
+
+static const char *const sched_names[MUON_SCHED_COUNT] = {"constant", "cosine", "wsd"};
+
+muon_schedule muon_schedule_default(void)
+{
+    muon_schedule s = {MUON_SCHED_CONSTANT, 1, 0, 0.0, 0.2};
+    return s;
+}
+
+muon_status muon_schedule_validate(const muon_schedule *s)
+{
+    if (!s)
+        return MUON_ERR_NULL;
+    if ((int)s->kind < 0 || s->kind >= MUON_SCHED_COUNT)
+        return MUON_ERR_ARG;
+    if (s->total_steps < 1 || s->warmup_steps < 0 || s->warmup_steps > s->total_steps)
+        return MUON_ERR_ARG;
+    if (!(s->min_ratio >= 0.0 && s->min_ratio <= 1.0))
+        return MUON_ERR_ARG;
+    if (s->kind == MUON_SCHED_WSD && !(s->decay_frac > 0.0 && s->decay_frac <= 1.0))
+        return MUON_ERR_ARG;
+    return MUON_OK;
+}
+
+muon_status muon_schedule_parse(const char *name, muon_schedule_kind *out)
+{
+    if (!name || !out)
+        return MUON_ERR_NULL;
+    for (int k = 0; k < MUON_SCHED_COUNT; k++)
+        if (!strcmp(name, sched_names[k])) {
+            *out = (muon_schedule_kind)k;
+            return MUON_OK;
+        }
+    return MUON_ERR_ARG;
+}
+
+const char *muon_schedule_name(muon_schedule_kind k)
+{
+    if ((int)k < 0 || k >= MUON_SCHED_COUNT)
+        return "unknown";
+    return sched_names[k];
+}
+
+double muon_schedule_multiplier(const muon_schedule *s, long step)
+{
+    if (!s || s->total_steps < 1)
+        return 0.0;
+    if (step < 0)
+        step = 0;
+    if (step >= s->total_steps)
+        step = s->total_steps - 1;
+    /* warmup reaches 1 at step warmup-1, so no step runs at rate 0 */
+    if (step < s->warmup_steps)
+        return (double)(step + 1) / (double)s->warmup_steps;
+    double lo = s->min_ratio;
+    switch (s->kind) {
+    case MUON_SCHED_COSINE: {
+        long span = s->total_steps - s->warmup_steps;
+        double t = span > 1 ? (double)(step - s->warmup_steps) / (double)(span - 1) : 1.0;
+        return lo + (1.0 - lo) * 0.5 * (1.0 + cos(M_PI * t));
+    }
+    case MUON_SCHED_WSD: {
+        long decay = (long)ceil(s->decay_frac * (double)s->total_steps);
+        long start = s->total_steps - decay;
+        if (start < s->warmup_steps)
+            start = s->warmup_steps;
+        if (step < start)
+            return 1.0;
+        long span = s->total_steps - start;
+        double t = span > 1 ? (double)(step - start) / (double)(span - 1) : 1.0;
+        return 1.0 - (1.0 - lo) * t;
+    }
+    default:
+        return 1.0;
+    }
+}
