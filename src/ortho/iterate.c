@@ -1,0 +1,143 @@
+/* iterate.c - Newton-Schulz (ALGORITHMS.md 1a) and Gram Newton-Schulz (1b)
+ * on an already normalized X0, in the wide view (see kernels.c).
+ *
+ * NS step: A = X X^T (SYRK), S = p_t(A) (one SYRK for degree 2, plus one
+ * SYMM per extra degree), X <- S X (SYMM): 3 m^2 n + m^3 flops for a
+ * triple against 4 m^2 n + 2 m^3 with plain GEMMs.
+ *
+ * Gram NS keeps the m x m matrices R = X X^T and Q (the accumulated
+ * polynomial) and touches X only at restarts and at the end, so for
+ * n >> m most of the work is on m x m matrices. With a = q_0 and
+ * Z = p_t(R) - a I it follows the spec: Q = a Q + Q Z, RZ = a R + R Z,
+ * R = a RZ + Z RZ. All of them are polynomials in the same R, so they
+ * commute and every product is a SYMM with Z as the symmetric factor. */
+#include <string.h>
+
+#include <cblas.h>
+
+#include "ortho/ortho.h"
+
+static int max_degree(const muon_ortho_config *cfg)
+{
+    return cfg->coeffs == MUON_COEFFS_TAYLOR ? cfg->taylor_k : 2;
+}
+
+int muon__iter_mm_buffers(const muon_ortho_config *cfg)
+{
+    if (cfg->method == MUON_ORTHO_GRAM_NS)
+        return 4; /* R, Z, Q, and a scratch that also serves the Horner steps */
+    return max_degree(cfg) >= 3 ? 3 : 2; /* A, S (+ Horner scratch) */
+}
+
+int muon__iter_x_products(const muon_ortho_config *cfg)
+{
+    if (cfg->method != MUON_ORTHO_GRAM_NS)
+        return cfg->steps;
+    int n = 1; /* the final X = Q X */
+    for (int t = 1; t < cfg->steps; t++)
+        n += muon__gram_restart_at(cfg, t);
+    return n;
+}
+
+void muon__ns_run(const muon_ortho_config *cfg, const muon__view *v, float *x0, float *other,
+                  float *const mm[], int have_a0)
+{
+    float *a = mm[0], *s = mm[1], *scratch = max_degree(cfg) >= 3 ? mm[2] : NULL;
+    float *cur = x0, *nxt = other;
+    for (int t = 0; t < cfg->steps; t++) {
+        if (!(t == 0 && have_a0))
+            muon__gram(v, cur, a, 1.0f);
+        muon__poly p;
+        muon__ortho_step_poly(cfg, t, &p);
+        /* q_0 goes on S's diagonal so X <- S X is one product */
+        muon__poly_eval(&p, p.q[0], a, s, scratch, v->m);
+        muon__apply_sym(v, s, cur, nxt);
+        float *tmp = cur;
+        cur = nxt;
+        nxt = tmp;
+    }
+}
+
+/* dst = beta dst_init + Z B, with dst_init copied from init (B and dst
+ * distinct); Z symmetric (upper read), B full. */
+static void sym_update(const float *z, const float *b, const float *init, float beta, float *dst,
+                       long m)
+{
+    memcpy(dst, init, (size_t)m * (size_t)m * sizeof(float));
+    cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, (int)m, (int)m, 1.0f, z, (int)m, b, (int)m,
+                beta, dst, (int)m);
+}
+
+void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, float *x0,
+                       float *other, float *const mm[], int have_a0)
+{
+    long m = v->m;
+    float *r = mm[0], *z = mm[1], *q = mm[2], *t_buf = mm[3];
+    float *cur = x0, *nxt = other;
+    int have_q = 0;
+    if (!have_a0)
+        muon__gram(v, cur, r, 1.0f);
+    for (int t = 0; t < cfg->steps; t++) {
+        if (muon__gram_restart_at(cfg, t)) {
+            muon__apply_sym(v, q, cur, nxt);
+            float *tmp = cur;
+            cur = nxt;
+            nxt = tmp;
+            muon__gram(v, cur, r, 1.0f);
+            have_q = 0;
+        }
+        muon__poly p;
+        muon__ortho_step_poly(cfg, t, &p);
+        float a = (float)p.q[0];
+        muon__poly_eval(&p, 0.0, r, z, t_buf, m); /* Z = p(R) - a I */
+        if (!have_q) {
+            memcpy(q, z, (size_t)m * (size_t)m * sizeof(float));
+            for (long i = 0; i < m; i++)
+                q[i * m + i] += a;
+            have_q = 1;
+        } else {
+            sym_update(z, q, q, a, t_buf, m); /* a Q + Z Q */
+            float *tmp = q;
+            q = t_buf;
+            t_buf = tmp;
+        }
+        if (t + 1 < cfg->steps && !muon__gram_restart_at(cfg, t + 1)) {
+            sym_update(z, r, r, a, t_buf, m);     /* RZ = a R + Z R */
+            sym_update(z, t_buf, t_buf, a, r, m); /* R = a RZ + Z RZ */
+        }
+    }
+    muon__apply_sym(v, q, cur, nxt);
+}
+
+double muon__iter_flops(const muon_ortho_config *cfg, const muon__view *v, int have_a0)
+{
+    double m = (double)v->m, n = (double)v->n;
+    double gram = m * (m + 1) * n, apply = 2 * m * m * n, mmm = 2 * m * m * m;
+    double f = 0;
+    if (cfg->method != MUON_ORTHO_GRAM_NS) {
+        for (int t = 0; t < cfg->steps; t++) {
+            muon__poly p;
+            muon__ortho_step_poly(cfg, t, &p);
+            f += (t == 0 && have_a0 ? 0 : gram) + muon__poly_eval_flops(&p, v->m) + apply;
+        }
+        return f;
+    }
+    int have_q = 0;
+    if (!have_a0)
+        f += gram;
+    for (int t = 0; t < cfg->steps; t++) {
+        if (muon__gram_restart_at(cfg, t)) {
+            f += apply + gram;
+            have_q = 0;
+        }
+        muon__poly p;
+        muon__ortho_step_poly(cfg, t, &p);
+        f += muon__poly_eval_flops(&p, v->m);
+        if (have_q)
+            f += mmm;
+        have_q = 1;
+        if (t + 1 < cfg->steps && !muon__gram_restart_at(cfg, t + 1))
+            f += 2 * mmm;
+    }
+    return f + apply;
+}

@@ -1,0 +1,190 @@
+/* ortho.c - muon_orthogonalize, the one entry point of the kernels: checks,
+ * workspace layout, the common prologue (Frobenius normalization or AOL,
+ * ALGORITHMS.md 1 and 1d) and dispatch to NS, Gram NS or the exact polar
+ * factor. Nothing is written to `out` before every check has passed, and
+ * nothing is allocated when the caller gives a workspace.
+ *
+ * Buffers: X0 and each X product alternate between `out` and one m x n
+ * workspace buffer, arranged by parity so the last product lands in `out`;
+ * no copy and no transpose is made on the way (tall inputs use the
+ * transposed view in place, see kernels.c). */
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/internal.h"
+#include "ortho/ortho.h"
+
+#define ALIGN_SLACK 64
+
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+static muon_status check_shape(long rows, long cols, size_t *n)
+{
+    if (rows <= 0 || cols <= 0 || rows > INT_MAX || cols > INT_MAX || !muon__mul_size(rows, cols, n))
+        return MUON_ERR_SIZE;
+    /* the m x m matrices too, and lapack/BLAS leading dimensions */
+    long m = rows < cols ? rows : cols;
+    size_t mm;
+    if (!muon__mul_size(m, m, &mm) || *n > SIZE_MAX / 64)
+        return MUON_ERR_SIZE;
+    return MUON_OK;
+}
+
+/* Floats of workspace for a resolved config. */
+static size_t work_floats(const muon_ortho_config *c, long rows, long cols)
+{
+    if (c->method == MUON_ORTHO_SVD)
+        return muon__svd_work_floats(rows, cols);
+    muon__view v = muon__view_of(rows, cols);
+    size_t mm = round16((size_t)v.m * (size_t)v.m);
+    return round16((size_t)v.m * (size_t)v.n) + (size_t)muon__iter_mm_buffers(c) * mm +
+           round16((size_t)v.m);
+}
+
+muon_status muon_ortho_workspace_size(const muon_ortho_config *cfg, long rows, long cols,
+                                      size_t *bytes)
+{
+    if (!cfg || !bytes)
+        return MUON_ERR_NULL;
+    muon_status st = muon_ortho_config_validate(cfg);
+    if (st != MUON_OK)
+        return st;
+    size_t n;
+    if ((st = check_shape(rows, cols, &n)) != MUON_OK)
+        return st;
+    muon_ortho_config c = muon__ortho_resolve(cfg, rows, cols);
+    size_t f = work_floats(&c, rows, cols);
+    if (f > (SIZE_MAX - ALIGN_SLACK) / sizeof(float))
+        return MUON_ERR_SIZE;
+    *bytes = f * sizeof(float) + ALIGN_SLACK;
+    return MUON_OK;
+}
+
+static double sum_squares(const float *x, size_t n)
+{
+    /* in double: no overflow for any finite float, and NaN/Inf propagate,
+     * so this one pass is also the finiteness check */
+    double acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (size_t i = 0; i < n; i++)
+        acc += (double)x[i] * (double)x[i];
+    return acc;
+}
+
+static void scale_copy(const float *x, float *y, size_t n, double scale)
+{
+    /* in == out allowed: element-wise; the product in double keeps a tiny
+     * scale from flushing to zero before the multiplication */
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)((double)x[i] * scale);
+}
+
+/* AOL (1d): A = X X^T; s_i = 1 / sqrt(sum_j |A_ij|); X <- diag(s) X;
+ * A <- diag(s) A diag(s), left in a for the first step. eps^2 inside the
+ * root keeps a zero row at zero instead of 0 * Inf. */
+static void aol_rescale(const muon__view *v, float *x, float *a, float *s, double eps)
+{
+    long m = v->m, n = v->n;
+    muon__gram(v, x, a, 1.0f);
+    for (long i = 0; i < m; i++) {
+        double acc = 0;
+        for (long j = 0; j < m; j++)
+            acc += fabs((double)a[i * m + j]);
+        s[i] = (float)(1.0 / sqrt(acc + eps * eps));
+    }
+    for (long i = 0; i < m; i++)
+        for (long j = 0; j < m; j++)
+            a[i * m + j] *= s[i] * s[j];
+    if (v->tall) { /* columns of the n x m matrix */
+        for (long r = 0; r < n; r++)
+            for (long i = 0; i < m; i++)
+                x[r * m + i] *= s[i];
+    } else {
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++)
+                x[i * n + j] *= s[i];
+    }
+}
+
+static void iterate(const muon_ortho_config *c, const float *in, float *out, long rows,
+                    long cols, float *base, double sumsq)
+{
+    muon__view v = muon__view_of(rows, cols);
+    size_t n = (size_t)rows * (size_t)cols, mmf = round16((size_t)v.m * (size_t)v.m);
+    float *other = base;
+    float *mm[4] = {NULL, NULL, NULL, NULL};
+    float *p = base + round16(n);
+    int nb = muon__iter_mm_buffers(c);
+    for (int i = 0; i < nb; i++, p += mmf)
+        mm[i] = p;
+    float *svec = p;
+
+    /* the chain X0 -> X1 -> ... alternates buffers and must end in out */
+    float *x0 = muon__iter_x_products(c) % 2 == 0 ? out : other;
+    float *x1 = x0 == out ? other : out;
+    double norm = sqrt(sumsq);
+    double s = c->aol ? 1.0 : muon__ortho_norm_factor(c);
+    scale_copy(in, x0, n, 1.0 / (norm * s + c->eps));
+    if (c->aol)
+        aol_rescale(&v, x0, mm[0], svec, c->eps);
+    if (c->method == MUON_ORTHO_GRAM_NS)
+        muon__gram_ns_run(c, &v, x0, x1, mm, c->aol);
+    else
+        muon__ns_run(c, &v, x0, x1, mm, c->aol);
+}
+
+muon_status muon_orthogonalize(const muon_ortho_config *cfg, const float *in, float *out,
+                               long rows, long cols, void *work, size_t work_bytes)
+{
+    if (!cfg || !in || !out)
+        return MUON_ERR_NULL;
+    muon_status st = muon_ortho_config_validate(cfg);
+    if (st != MUON_OK)
+        return st;
+    size_t n;
+    if ((st = check_shape(rows, cols, &n)) != MUON_OK)
+        return st;
+    muon_ortho_config c = muon__ortho_resolve(cfg, rows, cols);
+    size_t need = work_floats(&c, rows, cols) * sizeof(float) + ALIGN_SLACK;
+    if (work && work_bytes < need)
+        return MUON_ERR_WORKSPACE;
+    double sumsq = sum_squares(in, n);
+    if (!isfinite(sumsq))
+        return MUON_ERR_NONFINITE;
+
+    void *owned = NULL;
+    if (!work) {
+        owned = muon__aligned_alloc(need);
+        if (!owned)
+            return MUON_ERR_NOMEM;
+        work = owned;
+    }
+    float *base = (float *)(((uintptr_t)work + ALIGN_SLACK - 1) & ~(uintptr_t)(ALIGN_SLACK - 1));
+
+    if (c.method == MUON_ORTHO_SVD)
+        st = muon__svd_polar(in, out, rows, cols, base);
+    else
+        iterate(&c, in, out, rows, cols, base, sumsq);
+    free(owned);
+    return st;
+}
+
+double muon_ortho_flops(const muon_ortho_config *cfg, long rows, long cols)
+{
+    size_t n;
+    if (!cfg || muon_ortho_config_validate(cfg) != MUON_OK ||
+        check_shape(rows, cols, &n) != MUON_OK)
+        return 0.0;
+    muon_ortho_config c = muon__ortho_resolve(cfg, rows, cols);
+    if (c.method == MUON_ORTHO_SVD)
+        return muon__svd_flops(rows, cols);
+    muon__view v = muon__view_of(rows, cols);
+    double aol = c.aol ? (double)v.m * (double)(v.m + 1) * (double)v.n : 0.0;
+    return aol + muon__iter_flops(&c, &v, c.aol);
+}
