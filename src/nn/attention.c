@@ -1,0 +1,106 @@
+/* Causal multi-head self-attention, forward and backward.
+ *
+ * Layout: q, k and v of head h for batch b are read straight out of the
+ * (B*T, 3D) qkv activation as T x hd sub-matrices with leading dimension 3D,
+ * so no transpose or copy is needed before the sgemm calls; outputs and
+ * gradients are written the same way. The (T, T) probability matrix of each
+ * (b, h) is kept (B*H*T*T floats per layer) because the backward needs it
+ * and recomputing costs as much as the forward.
+ *
+ * Parallelism: one (b, h) per OpenMP iteration, with BLAS set to one thread
+ * for the region (and restored after) so the two levels never oversubscribe
+ * the cores. Every (b, h) is computed by exactly one thread in a fixed
+ * order, so results do not depend on the thread count.
+ */
+#include "nn/layers.h"
+
+#include <cblas.h>
+#include <math.h>
+
+/* Softmax of row t over columns 0..t of p (length T); columns > t are the
+ * causal mask and get probability 0. */
+static void causal_softmax_row(float *p, int t, int T)
+{
+    float mx = p[0];
+    for (int j = 1; j <= t; j++)
+        mx = p[j] > mx ? p[j] : mx;
+    float sum = 0.0f;
+    for (int j = 0; j <= t; j++) {
+        p[j] = expf(p[j] - mx);
+        sum += p[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j <= t; j++)
+        p[j] *= inv;
+    for (int j = t + 1; j < T; j++)
+        p[j] = 0.0f;
+}
+
+void nn_attention_forward(float *out, float *att, const float *qkv, int B, int T, int D, int H)
+{
+    int hd = D / H, ld = 3 * D;
+    float scale = 1.0f / sqrtf((float)hd);
+    int big = (size_t)B * H * T * T * hd >= 4 * (size_t)NN_PAR_MIN;
+    int old = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel for schedule(static) if (big)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        const float *q = qkv + (size_t)b * T * ld + (size_t)h * hd, *k = q + D, *v = q + 2 * D;
+        float *p = att + (size_t)bh * T * T;
+        float *o = out + (size_t)b * T * D + (size_t)h * hd;
+        /* the upper triangle of q k^T is computed and then masked: at these
+         * sizes one full sgemm beats T small ones */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, ld, k, ld, 0.0f,
+                    p, T);
+        for (int t = 0; t < T; t++)
+            causal_softmax_row(p + (size_t)t * T, t, T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, v, ld, 0.0f,
+                    o, D);
+    }
+    openblas_set_num_threads(old);
+}
+
+void nn_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                           const float *att, int B, int T, int D, int H)
+{
+    int hd = D / H, ld = 3 * D;
+    float scale = 1.0f / sqrtf((float)hd);
+    int big = (size_t)B * H * T * T * hd >= 4 * (size_t)NN_PAR_MIN;
+    int old = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel for schedule(static) if (big)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        size_t base = (size_t)b * T * ld + (size_t)h * hd;
+        const float *q = qkv + base, *k = q + D, *v = q + 2 * D;
+        float *dq = dqkv + base, *dk = dq + D, *dv = dq + 2 * D;
+        const float *p = att + (size_t)bh * T * T;
+        const float *dO = dout + (size_t)b * T * D + (size_t)h * hd;
+        float *ds = scratch + (size_t)bh * T * T;
+        /* dP = dO v^T, dv = P^T dO */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dO, D, v, ld, 0.0f,
+                    ds, T);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, dO, D, 0.0f,
+                    dv, ld);
+        /* softmax backward, with the 1/sqrt(hd) of the scores folded in:
+         * dS = scale * P (dP - rowsum(P dP)); masked entries have P = 0 */
+        for (int t = 0; t < T; t++) {
+            const float *pr = p + (size_t)t * T;
+            float *dr = ds + (size_t)t * T;
+            float dot = 0.0f;
+            for (int j = 0; j <= t; j++)
+                dot += pr[j] * dr[j];
+            for (int j = 0; j <= t; j++)
+                dr[j] = scale * pr[j] * (dr[j] - dot);
+            for (int j = t + 1; j < T; j++)
+                dr[j] = 0.0f;
+        }
+        /* dq = dS k, dk = dS^T q */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, ds, T, k, ld, 0.0f,
+                    dq, ld);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, ds, T, q, ld, 0.0f,
+                    dk, ld);
+    }
+    openblas_set_num_threads(old);
+}
