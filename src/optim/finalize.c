@@ -9,6 +9,10 @@
 /* An elementwise (AdamW) parameter at least this big is split over threads
  * by elements; smaller ones are whole tasks. */
 #define WIDE_MIN_ELEMS ((size_t)1 << 16)
+/* Work (in flops) worth waking one more thread for: a parallel region costs
+ * microseconds on an idle machine but up to a scheduler time slice on a
+ * busy one, so tiny steps stay on one thread. */
+#define MIN_COST_PER_THREAD 2e6
 
 typedef struct {
     double key;
@@ -97,7 +101,7 @@ static muon_status make_plan(muon_opt *opt)
             ortho[no++] = (keyed){p->cost, i};
             total += p->cost;
         } else {
-            elem[ne++] = (keyed){(double)p->n, i};
+            elem[ne++] = (keyed){p->cost, i};
         }
     }
     qsort(ortho, (size_t)no, sizeof *ortho, by_key_desc);
@@ -110,12 +114,19 @@ static muon_status make_plan(muon_opt *opt)
     }
     for (; k < no; k++)
         pl->shared[pl->n_shared++] = ortho[k].idx;
+    double shared_cost = total;
     for (k = 0; k < ne; k++) {
-        if (T > 1 && opt->params[elem[k].idx].n >= WIDE_MIN_ELEMS)
+        if (T > 1 && opt->params[elem[k].idx].n >= WIDE_MIN_ELEMS) {
             pl->wide[pl->n_wide++] = elem[k].idx;
-        else
+        } else {
             pl->shared[pl->n_shared++] = elem[k].idx;
+            shared_cost += elem[k].key;
+        }
     }
+    double useful = shared_cost / MIN_COST_PER_THREAD;
+    pl->shared_threads = T < pl->n_shared ? T : pl->n_shared;
+    if (useful < pl->shared_threads)
+        pl->shared_threads = useful < 1 ? 1 : (int)useful;
     free(ortho);
     free(elem);
     return MUON_OK;
@@ -156,7 +167,7 @@ static muon_status make_workspaces(muon_opt *opt)
     if (n_all == 0)
         return MUON_OK; /* no Muon parameter: no workspace */
     for (int t = 0; t < T; t++) {
-        if (t > 0 && (!any_shared || t >= opt->plan.n_shared))
+        if (t > 0 && (!any_shared || t >= opt->plan.shared_threads))
             break;
         /* A parameter of n elements uses the first muon__round16(n) floats for N
          * and the rest for the ortho workspace; both parts are maxima. */
@@ -187,6 +198,10 @@ muon_status muon_opt_finalize(muon_opt *opt)
         return s;
     }
     opt->finalized = 1;
+    muon__log("muon_opt: %d params; step plan: %d alone (BLAS on %d threads), %d shared "
+              "(%d OpenMP threads, BLAS on 1), %d split by elements",
+              opt->n_params, opt->plan.n_alone, opt->threads, opt->plan.n_shared,
+              opt->plan.shared_threads, opt->plan.n_wide);
     muon__opt_ok(opt);
     return MUON_OK;
 }

@@ -182,7 +182,7 @@ muon_status muon_opt_add_param(muon_opt *opt, const char *name, float *w, const 
     p->w = w;
     p->g = g;
     p->cost = muon__rule_table[p->rule].needs_ortho ? muon_ortho_flops(&opt->cfg.ortho, rows, cols)
-                                                    : (double)n;
+                                                    : 10.0 * (double)n;
     if (index)
         *index = opt->n_params;
     opt->n_params++;

@@ -44,7 +44,7 @@ typedef struct {
     float *buf[MUON__MAX_BUFFERS]; /* into muon_opt.state, after finalize */
     long steps;
     int skipped;
-    double cost;         /* orthogonalization flops (Muon rule), else n */
+    double cost;         /* orthogonalization flops (Muon rule), else 10 n */
     muon_status status;  /* result of this parameter in the current step */
 } muon__param;
 
@@ -55,6 +55,7 @@ typedef struct {
     int *shared;  /* params spread over OpenMP threads, BLAS single-threaded,
                    * largest first */
     int n_shared;
+    int shared_threads; /* OpenMP threads for the shared phase */
     int *wide;    /* big elementwise params: OpenMP over their elements */
     int n_wide;
 } muon__plan;

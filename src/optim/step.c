@@ -169,7 +169,7 @@ muon_status muon_opt_step(muon_opt *opt, double lr_mult)
         muon__blas_threads_pop(old);
     }
     if (pl->n_shared > 0) {
-        int nt = T < pl->n_shared ? T : pl->n_shared;
+        int nt = pl->shared_threads;
         int old = muon__blas_threads_push(1);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
         for (int k = 0; k < pl->n_shared; k++) {
