@@ -1,0 +1,830 @@
+/* Tests of the orthogonalization kernels (src/ortho/): every method and
+ * coefficient set against the SVD polar factor and against a slow reference
+ * Newton-Schulz written here in double precision straight from
+ * ALGORITHMS.md 1 (its own coefficient tables, explicit transposition,
+ * normalization and AOL); the taylor-K residual bound; Gram NS against NS;
+ * edge shapes and scales; bad input; in-place calls; muon_ortho_error. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ortho/ortho.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------ reference */
+
+typedef struct {
+    int deg;
+    double q[6]; /* p(A) = sum q[j] A^j */
+} ref_poly;
+
+/* Copied from ALGORITHMS.md 1a, independently of src/ortho/coeffs.c. */
+static const double REF_PE[8][3] = {
+    {8.28721201814563, -23.595886519098837, 17.300387312530933},
+    {4.107059111542203, -2.9478499167379106, 0.5448431082926601},
+    {3.9486908534822946, -2.908902115962949, 0.5518191394370137},
+    {3.3184196573706015, -2.488488024314874, 0.51004894012372},
+    {2.300652019954817, -1.6689039845747493, 0.4188073119525673},
+    {1.891301407787398, -1.2679958271945868, 0.37680408948524835},
+    {1.8750014808534479, -1.2500016453999487, 0.3750001645474248},
+    {1.875, -1.25, 0.375},
+};
+static const double REF_Q5[5][3] = {
+    {4.0848, -6.8946, 2.9270}, {3.9505, -6.3029, 2.6377}, {3.7418, -5.5913, 2.3037},
+    {2.8769, -3.1427, 1.2046}, {2.8366, -3.0525, 1.2012},
+};
+
+static double factorial(int n)
+{
+    double f = 1;
+    for (int i = 2; i <= n; i++)
+        f *= i;
+    return f;
+}
+
+/* taylor-K: p(l) = sum_s c_s (1 - l)^s, expanded by multiplying out (1 - l)^s */
+static void ref_taylor(int k, ref_poly *p)
+{
+    memset(p, 0, sizeof *p);
+    p->deg = k;
+    double pw[6] = {1, 0, 0, 0, 0, 0}; /* coefficients of (1 - l)^s */
+    for (int s = 0; s <= k; s++) {
+        double cs = factorial(2 * s) / (pow(4, s) * factorial(s) * factorial(s));
+        for (int j = 0; j <= s; j++)
+            p->q[j] += cs * pw[j];
+        for (int j = s + 1; j >= 1 && s < k; j--) /* pw *= (1 - l) */
+            pw[j] -= pw[j - 1];
+    }
+}
+
+static void ref_step_poly(muon_coeffs coeffs, int taylor_k, int t, ref_poly *p)
+{
+    memset(p, 0, sizeof *p);
+    p->deg = 2;
+    const double *abc;
+    double f = 1.0;
+    switch (coeffs) {
+    case MUON_COEFFS_KELLER:
+        p->q[0] = 3.4445, p->q[1] = -4.7750, p->q[2] = 2.0315;
+        return;
+    case MUON_COEFFS_QUINTIC5:
+        abc = REF_Q5[t < 5 ? t : 4];
+        break;
+    case MUON_COEFFS_TAYLOR:
+        ref_taylor(taylor_k, p);
+        return;
+    default:
+        abc = REF_PE[t < 8 ? t : 7];
+        f = t < 7 ? 1.01 : 1.0;
+        break;
+    }
+    p->q[0] = abc[0] / f;
+    p->q[1] = abc[1] / (f * f * f);
+    p->q[2] = abc[2] / (f * f * f * f * f);
+}
+
+/* The spec step by step with plain loops in double: transpose if tall,
+ * X / (||X||_F s + eps) (or AOL), then X <- p_t(X X^T) X, transpose back. */
+static void ref_ns(const float *in, long rows, long cols, muon_coeffs coeffs, int taylor_k,
+                   int steps, int aol, double *out)
+{
+    int tall = rows > cols;
+    long m = tall ? cols : rows, n = tall ? rows : cols;
+    double *x = malloc(sizeof(double) * (size_t)(m * n));
+    double *y = malloc(sizeof(double) * (size_t)(m * n));
+    double *a = malloc(sizeof(double) * (size_t)(m * m));
+    double *pw = malloc(sizeof(double) * (size_t)(m * m));
+    double *tmp = malloc(sizeof(double) * (size_t)(m * m));
+    double *pa = malloc(sizeof(double) * (size_t)(m * m));
+    for (long i = 0; i < m; i++)
+        for (long j = 0; j < n; j++)
+            x[i * n + j] = tall ? in[j * cols + i] : in[i * cols + j];
+    double fro = 0;
+    for (long i = 0; i < m * n; i++)
+        fro += x[i] * x[i];
+    fro = sqrt(fro);
+    double s = (coeffs == MUON_COEFFS_POLAR_EXPRESS && !aol) ? 1.01 : 1.0;
+    for (long i = 0; i < m * n; i++)
+        x[i] /= fro * s + 1e-7;
+    if (aol) {
+        double *xt = calloc((size_t)(m * n), sizeof(double));
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++)
+                xt[j * m + i] = x[i * n + j];
+        tu_matmul_ref(x, xt, a, m, n, m);
+        for (long i = 0; i < m; i++) {
+            double r = 0;
+            for (long j = 0; j < m; j++)
+                r += fabs(a[i * m + j]);
+            double si = 1.0 / sqrt(r + 1e-14);
+            for (long j = 0; j < n; j++)
+                x[i * n + j] *= si;
+        }
+        free(xt);
+    }
+    for (int t = 0; t < steps; t++) {
+        ref_poly p;
+        ref_step_poly(coeffs, taylor_k, t, &p);
+        for (long i = 0; i < m; i++) /* A = X X^T */
+            for (long j = 0; j < m; j++) {
+                double acc = 0;
+                for (long k = 0; k < n; k++)
+                    acc += x[i * n + k] * x[j * n + k];
+                a[i * m + j] = acc;
+            }
+        for (long i = 0; i < m * m; i++) { /* pa = q0 I, pw = I */
+            pa[i] = (i % (m + 1) == 0) ? p.q[0] : 0.0;
+            pw[i] = (i % (m + 1) == 0) ? 1.0 : 0.0;
+        }
+        for (int j = 1; j <= p.deg; j++) { /* pw = A^j, pa += q_j A^j */
+            tu_matmul_ref(pw, a, tmp, m, m, m);
+            memcpy(pw, tmp, sizeof(double) * (size_t)(m * m));
+            for (long i = 0; i < m * m; i++)
+                pa[i] += p.q[j] * pw[i];
+        }
+        tu_matmul_ref(pa, x, y, m, m, n);
+        memcpy(x, y, sizeof(double) * (size_t)(m * n));
+    }
+    for (long i = 0; i < m; i++)
+        for (long j = 0; j < n; j++) {
+            if (tall)
+                out[j * cols + i] = x[i * n + j];
+            else
+                out[i * cols + j] = x[i * n + j];
+        }
+    free(x);
+    free(y);
+    free(a);
+    free(pw);
+    free(tmp);
+    free(pa);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+/* Measured fp32 accuracy against the double reference (docs/ortho.md):
+ * NS stays within ~1e-6 of it; Gram NS squares the spectrum and with
+ * Polar Express's large first coefficients ends within ~5e-5. */
+#define TOL_NS 5e-6
+#define TOL_GRAM 1e-4
+static double method_tol(int method)
+{
+    return method == MUON_ORTHO_GRAM_NS ? TOL_GRAM : TOL_NS;
+}
+
+static const char *const ALL_COEFFS[] = {"keller",   "quintic5", "polar-express", "taylor-1",
+                                         "taylor-2", "taylor-3", "taylor-4",      "taylor-5"};
+#define N_COEFFS ((int)(sizeof ALL_COEFFS / sizeof ALL_COEFFS[0]))
+
+static muon_ortho_config make_cfg(muon_ortho_method method, const char *coeffs, int steps)
+{
+    muon_ortho_config c = muon_ortho_config_default();
+    c.method = method;
+    if (coeffs)
+        muon_coeffs_parse(coeffs, &c);
+    c.steps = steps;
+    return c;
+}
+
+static float *new_normal(long rows, long cols, uint64_t k)
+{
+    tu_rng r;
+    tu_seed(&r, mt_seed + k);
+    float *x = malloc(sizeof(float) * (size_t)(rows * cols));
+    tu_fill_normal(&r, x, (size_t)(rows * cols), 1.0);
+    return x;
+}
+
+static float *new_cond(long rows, long cols, double cond, uint64_t k)
+{
+    tu_rng r;
+    tu_seed(&r, mt_seed + k);
+    float *x = malloc(sizeof(float) * (size_t)(rows * cols));
+    tu_matrix_with_cond(&r, x, rows, cols, cond);
+    return x;
+}
+
+/* smallest and largest singular value */
+static void sv_range(const float *x, long rows, long cols, double *lo, double *hi)
+{
+    long k = rows < cols ? rows : cols;
+    double *s = malloc(sizeof(double) * (size_t)k);
+    if (tu_singular_values(x, rows, cols, s) != 0) {
+        *lo = NAN, *hi = NAN;
+    } else {
+        *lo = s[k - 1];
+        *hi = s[0];
+    }
+    free(s);
+}
+
+static int all_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return 0;
+    return 1;
+}
+
+static double max_abs(const float *x, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(x[i]) > m)
+            m = fabs(x[i]);
+    return m;
+}
+
+/* ------------------------------------------------------------ vs reference */
+
+/* fp32 NS and Gram NS against the double reference, every coefficient set,
+ * wide / tall / square, on well-conditioned input (cond 10). */
+TEST(ortho_ns_matches_double_reference)
+{
+    const long shapes[3][2] = {{24, 80}, {80, 24}, {40, 40}};
+    for (int si = 0; si < 3; si++) {
+        long r = shapes[si][0], c = shapes[si][1];
+        size_t n = (size_t)(r * c);
+        float *x = new_cond(r, c, 10.0, (uint64_t)si);
+        float *o = malloc(sizeof(float) * n);
+        double *ref = malloc(sizeof(double) * n);
+        for (int ci = 0; ci < N_COEFFS; ci++) {
+            for (int steps = 1; steps <= 6; steps += 5) {
+                muon_ortho_config cfg = make_cfg(MUON_ORTHO_NS, ALL_COEFFS[ci], steps);
+                ref_ns(x, r, c, cfg.coeffs, cfg.taylor_k, steps, 0, ref);
+                for (int meth = MUON_ORTHO_NS; meth <= MUON_ORTHO_GRAM_NS; meth++) {
+                    cfg.method = (muon_ortho_method)meth;
+                    ASSERT_OK(muon_orthogonalize(&cfg, x, o, r, c, NULL, 0));
+                    double d = tu_max_abs_diff_fd(o, ref, n);
+                    if (!(d <= method_tol(meth)))
+                        printf("    %s %s steps %d %ldx%ld\n", ALL_COEFFS[ci],
+                               muon_ortho_method_name(cfg.method), steps, r, c);
+                    ASSERT_LE(d, method_tol(meth));
+                }
+            }
+        }
+        free(x);
+        free(o);
+        free(ref);
+    }
+}
+
+/* The library's per-step polynomials equal this file's tables (catches a
+ * typo too small to show in a 5-step result, e.g. the safety factor on the
+ * 8th Polar Express row). */
+TEST(ortho_step_polynomials_match_tables)
+{
+    for (int ci = 0; ci < N_COEFFS; ci++) {
+        muon_ortho_config cfg = make_cfg(MUON_ORTHO_NS, ALL_COEFFS[ci], 12);
+        muon_ortho_config res = muon__ortho_resolve(&cfg, 4, 8);
+        for (int t = 0; t < 12; t++) {
+            muon__poly got;
+            ref_poly want;
+            muon__ortho_step_poly(&res, t, &got);
+            ref_step_poly(cfg.coeffs, cfg.taylor_k, t, &want);
+            ASSERT_EQ_INT(got.deg, want.deg);
+            for (int j = 0; j <= want.deg; j++)
+                ASSERT_NEAR(got.q[j], want.q[j], 1e-13 * fabs(want.q[j]));
+        }
+    }
+    /* taylor-1 and taylor-2 as printed in ALGORITHMS.md */
+    ref_poly p;
+    ref_taylor(1, &p);
+    ASSERT_NEAR(p.q[0], 1.5, 1e-15);
+    ASSERT_NEAR(p.q[1], -0.5, 1e-15);
+    ref_taylor(2, &p);
+    ASSERT_NEAR(p.q[0], 15.0 / 8, 1e-15);
+    ASSERT_NEAR(p.q[1], -10.0 / 8, 1e-15);
+    ASSERT_NEAR(p.q[2], 3.0 / 8, 1e-15);
+}
+
+/* Polar Express past the 8th row (rows repeat) and quintic5 past its 5th. */
+TEST(ortho_long_schedules_match_reference)
+{
+    long r = 32, c = 72;
+    size_t n = (size_t)(r * c);
+    float *x = new_normal(r, c, 1);
+    float *o = malloc(sizeof(float) * n);
+    double *ref = malloc(sizeof(double) * n);
+    const char *names[2] = {"polar-express", "quintic5"};
+    for (int i = 0; i < 2; i++) {
+        muon_ortho_config cfg = make_cfg(MUON_ORTHO_NS, names[i], 11);
+        ref_ns(x, r, c, cfg.coeffs, 0, 11, 0, ref);
+        ASSERT_OK(muon_orthogonalize(&cfg, x, o, r, c, NULL, 0));
+        ASSERT_LE(tu_max_abs_diff_fd(o, ref, n), TOL_NS);
+    }
+    /* polar-express converges once it reaches the taylor-2 row */
+    muon_ortho_config cfg = make_cfg(MUON_ORTHO_NS, "polar-express", 11);
+    ASSERT_OK(muon_orthogonalize(&cfg, x, o, r, c, NULL, 0));
+    double err;
+    ASSERT_OK(muon_ortho_error(o, r, c, &err));
+    ASSERT_LE(err, 1e-4);
+    free(x);
+    free(o);
+    free(ref);
+}
+
+/* Against the exact polar factor: after 5 steps each set leaves singular
+ * values in its known band (ALGORITHMS.md: polar-express on a Gaussian in
+ * [0.87, 1.12], keller roughly [0.7, 1.2]), and the output shares the
+ * singular vectors of X, so |O - U V^T| stays within that band. */
+TEST(ortho_five_steps_vs_polar_factor)
+{
+    long r = 64, c = 256;
+    size_t n = (size_t)(r * c);
+    float *x = new_normal(r, c, 2);
+    float *o = malloc(sizeof(float) * n);
+    double *pol = malloc(sizeof(double) * n);
+    ASSERT(tu_polar_ref(x, r, c, pol) == 0);
+    static const struct {
+        const char *name;
+        double lo, hi;
+    } band[] = {
+        {"keller", 0.65, 1.22},   {"quintic5", 0.95, 1.05}, {"polar-express", 0.85, 1.13},
+        {"taylor-2", 0.5, 1.0001}, {"taylor-5", 0.99, 1.0001},
+    };
+    for (int i = 0; i < (int)(sizeof band / sizeof band[0]); i++) {
+        for (int meth = MUON_ORTHO_NS; meth <= MUON_ORTHO_GRAM_NS; meth++) {
+            muon_ortho_config cfg = make_cfg((muon_ortho_method)meth, band[i].name, 5);
+            ASSERT_OK(muon_orthogonalize(&cfg, x, o, r, c, NULL, 0));
+            double lo, hi;
+            sv_range(o, r, c, &lo, &hi);
+            ASSERT_LE(band[i].lo, lo);
+            ASSERT_LE(hi, band[i].hi);
+            double err = fmax(fabs(1 - lo), fabs(1 - hi));
+            ASSERT_LE(tu_max_abs_diff_fd(o, pol, n), err + 1e-4);
+        }
+    }
+    free(x);
+    free(o);
+    free(pol);
+}
+
+/* Convergent sets with many steps, and svd, reach the polar factor. */
+TEST(ortho_converged_and_svd_vs_polar_factor)
+{
+    const long shapes[3][2] = {{48, 160}, {160, 48}, {64, 64}};
+    for (int si = 0; si < 3; si++) {
+        long r = shapes[si][0], c = shapes[si][1];
+        size_t n = (size_t)(r * c);
+        float *x = new_cond(r, c, 5.0, (uint64_t)(10 + si));
+        float *o = malloc(sizeof(float) * n);
+        double *pol = malloc(sizeof(double) * n);
+        ASSERT(tu_polar_ref(x, r, c, pol) == 0);
+        const char *names[5] = {"taylor-1", "taylor-2", "taylor-3", "taylor-5", "polar-express"};
+        const int steps[5] = {24, 12, 10, 8, 12};
+        for (int i = 0; i < 5; i++)
+            for (int meth = MUON_ORTHO_NS; meth <= MUON_ORTHO_GRAM_NS; meth++) {
+                muon_ortho_config cfg = make_cfg((muon_ortho_method)meth, names[i], steps[i]);
+                ASSERT_OK(muon_orthogonalize(&cfg, x, o, r, c, NULL, 0));
+                ASSERT_LE(tu_max_abs_diff_fd(o, pol, n), method_tol(meth));
+            }
+        muon_ortho_config svd = make_cfg(MUON_ORTHO_SVD, NULL, 5);
+        ASSERT_OK(muon_orthogonalize(&svd, x, o, r, c, NULL, 0));
+        ASSERT_LE(tu_max_abs_diff_fd(o, pol, n), 1e-5);
+        double err;
+        ASSERT_OK(muon_ortho_error(o, r, c, &err));
+        ASSERT_LE(err, 1e-5);
+        free(x);
+        free(o);
+        free(pol);
+    }
+}
+
+/* taylor-K: delta_q = ||I - X_q X_q^T||_2 <= delta_0^((K+1)^q). */
+TEST(ortho_taylor_residual_bound)
+{
+    long r = 6, c = 20;
+    size_t n = (size_t)(r * c);
+    float *x = new_cond(r, c, 1.5, 3);
+    float *o = malloc(sizeof(float) * n);
+    double s[6];
+    ASSERT(tu_singular_values(x, r, c, s) == 0);
+    double fro = 0;
+    for (int i = 0; i < r; i++)
+        fro += s[i] * s[i];
+    double smin = s[r - 1] / (sqrt(fro) + 1e-7);
+    double delta0 = 1 - smin * smin; /* normalized: every s_i <= 1 */
+    ASSERT(delta0 > 0.5 && delta0 < 1);
+    for (int k = 1; k <= 5; k++) {
+        for (int q = 1; q <= 6; q++) {
+            double bound = pow(delta0, pow(k + 1, q));
+            muon_ortho_config cfg = make_cfg(MUON_ORTHO_NS, NULL, q);
+            cfg.coeffs = MUON_COEFFS_TAYLOR;
+            cfg.taylor_k = k;
+            ASSERT_OK(muon_orthogonalize(&cfg, x, o, r, c, NULL, 0));
+            ASSERT(tu_singular_values(o, r, c, s) == 0);
+            double delta = 0;
+            for (int i = 0; i < r; i++)
+                delta = fmax(delta, fabs(1 - s[i] * s[i]));
+            ASSERT_LE(delta, bound + 2e-6);
+            if (bound < 1e-7)
+                break;
+        }
+    }
+    free(x);
+    free(o);
+}
+
+/* Gram NS equals NS (same coefficients and steps) on wide and tall shapes,
+ * with the default restart and with none, well- and ill-conditioned. */
+TEST(ortho_gram_ns_matches_ns)
+{
+    const long shapes[2][2] = {{64, 256}, {256, 64}};
+    for (int si = 0; si < 2; si++) {
+        long r = shapes[si][0], c = shapes[si][1];
+        size_t n = (size_t)(r * c);
+        for (int ill = 0; ill <= 1; ill++) {
+            float *x = ill ? new_cond(r, c, 1e3, 20) : new_normal(r, c, 21);
+            float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+            for (int ci = 0; ci < N_COEFFS; ci++) {
+                muon_ortho_config cfg = make_cfg(MUON_ORTHO_NS, ALL_COEFFS[ci], 5);
+                ASSERT_OK(muon_orthogonalize(&cfg, x, a, r, c, NULL, 0));
+                cfg.method = MUON_ORTHO_GRAM_NS;
+                ASSERT_OK(muon_orthogonalize(&cfg, x, b, r, c, NULL, 0));
+                ASSERT_LE(tu_max_abs_diff_ff(a, b, n), ill ? 2e-4 : 2e-5);
+                cfg.gram_restarts = MUON_GRAM_NO_RESTARTS;
+                ASSERT_OK(muon_orthogonalize(&cfg, x, b, r, c, NULL, 0));
+                /* without restarts the squared spectrum loses the small
+                 * singular values of an ill-conditioned X */
+                ASSERT_LE(tu_max_abs_diff_ff(a, b, n), ill ? 2e-2 : 2e-5);
+                cfg.gram_restarts = (1u << 1) | (1u << 3) | (1u << 4);
+                ASSERT_OK(muon_orthogonalize(&cfg, x, b, r, c, NULL, 0));
+                ASSERT_LE(tu_max_abs_diff_ff(a, b, n), ill ? 2e-4 : 2e-5);
+            }
+            free(x);
+            free(a);
+            free(b);
+        }
+    }
+}
+
+/* AUTO picks Gram NS for max >= 1.5 min and NS otherwise (bitwise equal). */
+TEST(ortho_auto_dispatch)
+{
+    const long shapes[3][2] = {{40, 60}, {60, 40}, {40, 59}};
+    const muon_ortho_method want[3] = {MUON_ORTHO_GRAM_NS, MUON_ORTHO_GRAM_NS, MUON_ORTHO_NS};
+    for (int i = 0; i < 3; i++) {
+        long r = shapes[i][0], c = shapes[i][1];
+        size_t n = (size_t)(r * c);
+        float *x = new_normal(r, c, 30 + (uint64_t)i);
+        float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+        muon_ortho_config cfg = muon_ortho_config_default();
+        ASSERT_EQ_INT(cfg.method, MUON_ORTHO_AUTO);
+        ASSERT_OK(muon_orthogonalize(&cfg, x, a, r, c, NULL, 0));
+        cfg.method = want[i];
+        ASSERT_OK(muon_orthogonalize(&cfg, x, b, r, c, NULL, 0));
+        ASSERT(memcmp(a, b, sizeof(float) * n) == 0);
+        free(x);
+        free(a);
+        free(b);
+    }
+}
+
+/* ------------------------------------------------------------ edge cases */
+
+TEST(ortho_edge_shapes_and_scales)
+{
+    const long shapes[6][2] = {{1, 50}, {50, 1}, {1, 1}, {17, 33}, {33, 17}, {20, 20}};
+    for (int si = 0; si < 6; si++) {
+        long r = shapes[si][0], c = shapes[si][1];
+        size_t n = (size_t)(r * c);
+        float *x = malloc(sizeof(float) * n), *o = malloc(sizeof(float) * n);
+        double *pol = malloc(sizeof(double) * n);
+        for (int meth = MUON_ORTHO_AUTO; meth < MUON_ORTHO_METHOD_COUNT; meth++) {
+            for (int aol = 0; aol <= (meth == MUON_ORTHO_SVD ? 0 : 1); aol++) {
+                muon_ortho_config cfg = make_cfg((muon_ortho_method)meth, NULL, 5);
+                cfg.aol = aol;
+                /* zero in, zero out */
+                memset(x, 0, sizeof(float) * n);
+                for (size_t i = 0; i < n; i++)
+                    o[i] = 3.0f;
+                ASSERT_OK(muon_orthogonalize(&cfg, x, o, r, c, NULL, 0));
+                ASSERT_EQ_INT(max_abs(o, n) == 0.0, 1);
+                /* tiny: no NaN; the iterative methods give (almost) zeros */
+                float *t = new_normal(r, c, 40);
+                for (size_t i = 0; i < n; i++)
+                    t[i] *= 1e-30f;
+                ASSERT_OK(muon_orthogonalize(&cfg, t, o, r, c, NULL, 0));
+                ASSERT(all_finite(o, n));
+                if (meth != MUON_ORTHO_SVD)
+                    ASSERT_LE(max_abs(o, n), 1e-6);
+                else
+                    ASSERT_LE(max_abs(o, n), 1.0 + 1e-5);
+                free(t);
+                /* ill-conditioned (1e6): finite, nothing above the band */
+                float *ill = new_cond(r, c, 1e6, 41);
+                ASSERT_OK(muon_orthogonalize(&cfg, ill, o, r, c, NULL, 0));
+                ASSERT(all_finite(o, n));
+                double lo, hi;
+                sv_range(o, r, c, &lo, &hi);
+                ASSERT_LE(hi, 1.13);
+                /* a vector's polar factor is x / |x| */
+                if (r == 1 || c == 1) {
+                    ASSERT(tu_polar_ref(ill, r, c, pol) == 0);
+                    ASSERT_LE(tu_max_abs_diff_fd(o, pol, n), 0.13);
+                    ASSERT_LE(0.87, lo);
+                }
+                free(ill);
+            }
+        }
+        free(x);
+        free(o);
+        free(pol);
+    }
+}
+
+/* Huge finite entries: normalization must not overflow. */
+TEST(ortho_huge_input_is_finite)
+{
+    long r = 16, c = 40;
+    size_t n = (size_t)(r * c);
+    float *x = new_normal(r, c, 50), *o = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++)
+        x[i] *= 1e37f;
+    for (int meth = MUON_ORTHO_NS; meth < MUON_ORTHO_METHOD_COUNT; meth++) {
+        muon_ortho_config cfg = make_cfg((muon_ortho_method)meth, NULL, 5);
+        ASSERT_OK(muon_orthogonalize(&cfg, x, o, r, c, NULL, 0));
+        ASSERT(all_finite(o, n));
+        double err;
+        ASSERT_OK(muon_ortho_error(o, r, c, &err));
+        ASSERT_LE(err, 0.2);
+    }
+    free(x);
+    free(o);
+}
+
+/* svd of a rank-deficient matrix: the null directions contribute zero. */
+TEST(ortho_svd_rank_deficient)
+{
+    long r = 12, c = 30;
+    size_t n = (size_t)(r * c);
+    tu_rng g;
+    tu_seed(&g, mt_seed + 60);
+    double u[12], v[30], nu = 0, nv = 0;
+    for (int i = 0; i < r; i++)
+        u[i] = tu_normal(&g), nu += u[i] * u[i];
+    for (int j = 0; j < c; j++)
+        v[j] = tu_normal(&g), nv += v[j] * v[j];
+    float *x = malloc(sizeof(float) * n), *o = malloc(sizeof(float) * n);
+    double *want = malloc(sizeof(double) * n);
+    for (int i = 0; i < r; i++)
+        for (int j = 0; j < c; j++) {
+            x[i * c + j] = (float)(3.0 * u[i] * v[j]);
+            want[i * c + j] = u[i] * v[j] / sqrt(nu * nv);
+        }
+    muon_ortho_config cfg = make_cfg(MUON_ORTHO_SVD, NULL, 5);
+    ASSERT_OK(muon_orthogonalize(&cfg, x, o, r, c, NULL, 0));
+    ASSERT_LE(tu_max_abs_diff_fd(o, want, n), 1e-5);
+    free(x);
+    free(o);
+    free(want);
+}
+
+/* ------------------------------------------------------------ AOL */
+
+TEST(ortho_aol_on_off)
+{
+    const long shapes[2][2] = {{24, 70}, {70, 24}};
+    for (int si = 0; si < 2; si++) {
+        long r = shapes[si][0], c = shapes[si][1];
+        size_t n = (size_t)(r * c);
+        float *x = new_cond(r, c, 20.0, 70 + (uint64_t)si);
+        float *on = malloc(sizeof(float) * n), *off = malloc(sizeof(float) * n);
+        double *ref = malloc(sizeof(double) * n);
+        for (int meth = MUON_ORTHO_NS; meth <= MUON_ORTHO_GRAM_NS; meth++) {
+            muon_ortho_config cfg = make_cfg((muon_ortho_method)meth, "polar-express", 5);
+            ASSERT_OK(muon_orthogonalize(&cfg, x, off, r, c, NULL, 0));
+            cfg.aol = 1;
+            ASSERT_OK(muon_orthogonalize(&cfg, x, on, r, c, NULL, 0));
+            ref_ns(x, r, c, cfg.coeffs, 0, 5, 1, ref);
+            ASSERT_LE(tu_max_abs_diff_fd(on, ref, n), method_tol(meth));
+            /* AOL changes the result, and still orthogonalizes */
+            ASSERT(tu_max_abs_diff_ff(on, off, n) > 1e-4);
+            double lo, hi;
+            sv_range(on, r, c, &lo, &hi);
+            ASSERT_LE(0.85, lo);
+            ASSERT_LE(hi, 1.13);
+        }
+        muon_ortho_config svd = make_cfg(MUON_ORTHO_SVD, NULL, 5);
+        svd.aol = 1;
+        ASSERT_STATUS(muon_orthogonalize(&svd, x, on, r, c, NULL, 0), MUON_ERR_UNSUPPORTED);
+        free(x);
+        free(on);
+        free(off);
+        free(ref);
+    }
+}
+
+/* ------------------------------------------------------------ names, config */
+
+TEST(ortho_coeff_names_round_trip)
+{
+    char buf[32];
+    for (int i = 0; i < N_COEFFS; i++) {
+        muon_ortho_config cfg = muon_ortho_config_default();
+        ASSERT_OK(muon_coeffs_parse(ALL_COEFFS[i], &cfg));
+        ASSERT_OK(muon_ortho_config_validate(&cfg));
+        ASSERT(strcmp(muon_coeffs_name(&cfg, buf, sizeof buf), ALL_COEFFS[i]) == 0);
+    }
+    const char *bad[] = {"",          "Keller",   "polar_express", "taylor",  "taylor-",
+                         "taylor-0",  "taylor-6", "taylor-12",     "keller ", "quintic",
+                         "taylor-1x", "svd"};
+    for (int i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
+        muon_ortho_config cfg = muon_ortho_config_default(), before = cfg;
+        ASSERT_STATUS(muon_coeffs_parse(bad[i], &cfg), MUON_ERR_ARG);
+        ASSERT(memcmp(&cfg, &before, sizeof cfg) == 0);
+    }
+    muon_ortho_config cfg = muon_ortho_config_default();
+    ASSERT_STATUS(muon_coeffs_parse(NULL, &cfg), MUON_ERR_NULL);
+    ASSERT_STATUS(muon_coeffs_parse("keller", NULL), MUON_ERR_NULL);
+
+    const char *methods[] = {"auto", "ns", "gram-ns", "svd"};
+    for (int i = 0; i < 4; i++) {
+        muon_ortho_method m;
+        ASSERT_OK(muon_ortho_method_parse(methods[i], &m));
+        ASSERT_EQ_INT(m, i);
+        ASSERT(strcmp(muon_ortho_method_name(m), methods[i]) == 0);
+    }
+    muon_ortho_method m = MUON_ORTHO_SVD;
+    ASSERT_STATUS(muon_ortho_method_parse("NS", &m), MUON_ERR_ARG);
+    ASSERT_STATUS(muon_ortho_method_parse("gram", &m), MUON_ERR_ARG);
+    ASSERT_EQ_INT(m, MUON_ORTHO_SVD);
+    ASSERT(strcmp(muon_ortho_method_name((muon_ortho_method)99), "unknown") == 0);
+}
+
+TEST(ortho_config_defaults_and_validation)
+{
+    muon_ortho_config d = muon_ortho_config_default();
+    ASSERT_EQ_INT(d.method, MUON_ORTHO_AUTO);
+    ASSERT_EQ_INT(d.coeffs, MUON_COEFFS_POLAR_EXPRESS);
+    ASSERT_EQ_INT(d.steps, 5);
+    ASSERT_EQ_INT(d.aol, 0);
+    ASSERT_OK(muon_ortho_config_validate(&d));
+    ASSERT_STATUS(muon_ortho_config_validate(NULL), MUON_ERR_NULL);
+
+    /* zeros select the defaults: same result as the explicit values */
+    long r = 20, c = 36;
+    size_t n = (size_t)(r * c);
+    float *x = new_normal(r, c, 80), *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+    muon_ortho_config z = d;
+    z.steps = 0, z.safety = 0, z.eps = 0, z.gram_restarts = 0;
+    ASSERT_OK(muon_orthogonalize(&d, x, a, r, c, NULL, 0));
+    ASSERT_OK(muon_orthogonalize(&z, x, b, r, c, NULL, 0));
+    ASSERT(memcmp(a, b, sizeof(float) * n) == 0);
+    free(x);
+    free(a);
+    free(b);
+
+    muon_ortho_config bad[8];
+    for (int i = 0; i < 8; i++)
+        bad[i] = d;
+    bad[0].method = (muon_ortho_method)7;
+    bad[1].coeffs = (muon_coeffs)9;
+    bad[2].coeffs = MUON_COEFFS_TAYLOR, bad[2].taylor_k = 6;
+    bad[3].steps = -1;
+    bad[4].safety = 0.5;
+    bad[5].eps = -1e-7;
+    bad[6].aol = 2;
+    bad[7].eps = NAN;
+    for (int i = 0; i < 8; i++) {
+        ASSERT_STATUS(muon_ortho_config_validate(&bad[i]), MUON_ERR_ARG);
+        size_t bytes = 0;
+        ASSERT_STATUS(muon_ortho_workspace_size(&bad[i], 4, 4, &bytes), MUON_ERR_ARG);
+        ASSERT_EQ_INT(muon_ortho_flops(&bad[i], 4, 4) == 0.0, 1);
+    }
+}
+
+/* ------------------------------------------------------------ bad input */
+
+TEST(ortho_bad_input_leaves_out_untouched)
+{
+    long r = 8, c = 12;
+    size_t n = (size_t)(r * c);
+    float *x = new_normal(r, c, 90), *o = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++)
+        o[i] = 7.0f;
+    for (int meth = MUON_ORTHO_AUTO; meth < MUON_ORTHO_METHOD_COUNT; meth++) {
+        muon_ortho_config cfg = make_cfg((muon_ortho_method)meth, NULL, 5);
+        size_t bytes;
+        ASSERT_OK(muon_ortho_workspace_size(&cfg, r, c, &bytes));
+        void *w = malloc(bytes);
+        ASSERT_STATUS(muon_orthogonalize(NULL, x, o, r, c, NULL, 0), MUON_ERR_NULL);
+        ASSERT_STATUS(muon_orthogonalize(&cfg, NULL, o, r, c, NULL, 0), MUON_ERR_NULL);
+        ASSERT_STATUS(muon_orthogonalize(&cfg, x, NULL, r, c, NULL, 0), MUON_ERR_NULL);
+        ASSERT_STATUS(muon_orthogonalize(&cfg, x, o, 0, c, NULL, 0), MUON_ERR_SIZE);
+        ASSERT_STATUS(muon_orthogonalize(&cfg, x, o, r, -3, NULL, 0), MUON_ERR_SIZE);
+        ASSERT_STATUS(muon_orthogonalize(&cfg, x, o, r, c, w, bytes - 1), MUON_ERR_WORKSPACE);
+        float keep = x[5];
+        x[5] = NAN;
+        ASSERT_STATUS(muon_orthogonalize(&cfg, x, o, r, c, w, bytes), MUON_ERR_NONFINITE);
+        x[5] = INFINITY;
+        ASSERT_STATUS(muon_orthogonalize(&cfg, x, o, r, c, NULL, 0), MUON_ERR_NONFINITE);
+        x[5] = -INFINITY;
+        ASSERT_STATUS(muon_orthogonalize(&cfg, x, x, r, c, w, bytes), MUON_ERR_NONFINITE);
+        ASSERT(x[5] == -INFINITY);
+        x[5] = keep;
+        cfg.steps = -2;
+        ASSERT_STATUS(muon_orthogonalize(&cfg, x, o, r, c, w, bytes), MUON_ERR_ARG);
+        for (size_t i = 0; i < n; i++)
+            ASSERT(o[i] == 7.0f);
+        ASSERT_STATUS(muon_ortho_workspace_size(NULL, r, c, &bytes), MUON_ERR_NULL);
+        ASSERT_STATUS(muon_ortho_workspace_size(&cfg, r, c, NULL), MUON_ERR_NULL);
+        cfg.steps = 5;
+        ASSERT_STATUS(muon_ortho_workspace_size(&cfg, 0, c, &bytes), MUON_ERR_SIZE);
+        ASSERT_STATUS(muon_ortho_workspace_size(&cfg, r, -1, &bytes), MUON_ERR_SIZE);
+        ASSERT_STATUS(muon_ortho_workspace_size(&cfg, 1L << 40, 1L << 40, &bytes), MUON_ERR_SIZE);
+        free(w);
+    }
+    free(x);
+    free(o);
+}
+
+/* in == out gives the out-of-place result; a given (misaligned, exactly
+ * sized) workspace gives the same as an internal one. Covers both chain
+ * parities (odd and even step / restart counts), AOL, tall and wide. */
+TEST(ortho_in_place_and_workspace)
+{
+    const long shapes[3][2] = {{20, 52}, {52, 20}, {30, 30}};
+    for (int si = 0; si < 3; si++) {
+        long r = shapes[si][0], c = shapes[si][1];
+        size_t n = (size_t)(r * c);
+        float *x = new_normal(r, c, 100 + (uint64_t)si);
+        float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+        for (int meth = MUON_ORTHO_NS; meth < MUON_ORTHO_METHOD_COUNT; meth++)
+            for (int steps = 4; steps <= 5; steps++)
+                for (int aol = 0; aol <= (meth == MUON_ORTHO_SVD ? 0 : 1); aol++)
+                    for (unsigned rs = 0; rs < 2; rs++) {
+                        muon_ortho_config cfg = make_cfg((muon_ortho_method)meth, NULL, steps);
+                        cfg.aol = aol;
+                        cfg.gram_restarts = rs ? ((1u << 1) | (1u << 2)) : 0;
+                        cfg.coeffs = steps == 4 ? MUON_COEFFS_TAYLOR : cfg.coeffs;
+                        cfg.taylor_k = 4;
+                        ASSERT_OK(muon_orthogonalize(&cfg, x, a, r, c, NULL, 0));
+                        memcpy(b, x, sizeof(float) * n);
+                        ASSERT_OK(muon_orthogonalize(&cfg, b, b, r, c, NULL, 0));
+                        ASSERT(memcmp(a, b, sizeof(float) * n) == 0);
+                        size_t bytes;
+                        ASSERT_OK(muon_ortho_workspace_size(&cfg, r, c, &bytes));
+                        char *w = malloc(bytes + 3);
+                        ASSERT_OK(muon_orthogonalize(&cfg, x, b, r, c, w + 3, bytes));
+                        free(w);
+                        ASSERT(memcmp(a, b, sizeof(float) * n) == 0);
+                    }
+        free(x);
+        free(a);
+        free(b);
+    }
+}
+
+/* ------------------------------------------------------------ flops, error */
+
+TEST(ortho_flops_counts)
+{
+    double m = 64, n = 256;
+    muon_ortho_config cfg = make_cfg(MUON_ORTHO_NS, "polar-express", 5);
+    /* per step: SYRK m x n, SYRK m x m, SYMM m x n */
+    double ns = 5 * (m * (m + 1) * n + m * (m + 1) * m + 2 * m * m * n);
+    ASSERT_NEAR(muon_ortho_flops(&cfg, 64, 256), ns, 1e-6 * ns);
+    ASSERT_NEAR(muon_ortho_flops(&cfg, 256, 64), ns, 1e-6 * ns);
+    cfg.coeffs = MUON_COEFFS_TAYLOR, cfg.taylor_k = 4; /* + 2 Horner SYMMs */
+    double t4 = ns + 5 * 2 * (2 * m * m * m);
+    ASSERT_NEAR(muon_ortho_flops(&cfg, 64, 256), t4, 1e-6 * t4);
+    cfg = make_cfg(MUON_ORTHO_GRAM_NS, "polar-express", 5);
+    cfg.gram_restarts = MUON_GRAM_NO_RESTARTS;
+    /* R once, 5 Z (SYRK), 4 Q updates, 4 x 2 R updates, final Q X */
+    double g = m * (m + 1) * n + 5 * m * (m + 1) * m + 12 * 2 * m * m * m + 2 * m * m * n;
+    ASSERT_NEAR(muon_ortho_flops(&cfg, 64, 256), g, 1e-6 * g);
+    cfg = make_cfg(MUON_ORTHO_SVD, NULL, 5);
+    ASSERT(muon_ortho_flops(&cfg, 64, 256) > 0);
+    ASSERT_EQ_INT(muon_ortho_flops(NULL, 64, 256) == 0.0, 1);
+    ASSERT_EQ_INT(muon_ortho_flops(&cfg, 0, 256) == 0.0, 1);
+}
+
+TEST(ortho_error_matches_singular_values)
+{
+    const long shapes[3][2] = {{10, 30}, {30, 10}, {16, 16}};
+    for (int si = 0; si < 3; si++) {
+        long r = shapes[si][0], c = shapes[si][1];
+        float *x = new_normal(r, c, 110 + (uint64_t)si);
+        for (long i = 0; i < r * c; i++)
+            x[i] *= 0.2f;
+        double s[30], want = 0, err = -1;
+        ASSERT(tu_singular_values(x, r, c, s) == 0);
+        for (int i = 0; i < (r < c ? r : c); i++)
+            want = fmax(want, fabs(s[i] - 1));
+        ASSERT_OK(muon_ortho_error(x, r, c, &err));
+        ASSERT_NEAR(err, want, 1e-12);
+        memset(x, 0, sizeof(float) * (size_t)(r * c));
+        ASSERT_OK(muon_ortho_error(x, r, c, &err));
+        ASSERT_NEAR(err, 1.0, 0);
+        x[0] = NAN;
+        ASSERT_STATUS(muon_ortho_error(x, r, c, &err), MUON_ERR_NONFINITE);
+        ASSERT_STATUS(muon_ortho_error(NULL, r, c, &err), MUON_ERR_NULL);
+        ASSERT_STATUS(muon_ortho_error(x, r, c, NULL), MUON_ERR_NULL);
+        ASSERT_STATUS(muon_ortho_error(x, 0, c, &err), MUON_ERR_SIZE);
+        free(x);
+    }
+}
