@@ -1,0 +1,51 @@
+/* `muon train`: train the GPT of docs/model.md with Muon or AdamW. The flag
+ * table and its reading are shared with `muon compare` (cli_train_flags). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/train_flags.h"
+#include "train/train.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: muon train --data PATH --out DIR [flags]\n\n"
+               "Trains a GPT language model on PATH (a text file, a directory of text files,\n"
+               "or llm.c token shards) and writes DIR/metrics.jsonl, DIR/checkpoint.bin and\n"
+               "DIR/loss.svg. --resume continues a checkpoint bit-identically.\n\nflags:\n");
+    cli_print_flags(f, cli_train_flag_table, cli_train_flag_count);
+}
+
+int cli_train(int argc, char **argv)
+{
+    cli_args a;
+    int rc = cli_args_parse(&a, "muon train", cli_train_flag_table, cli_train_flag_count, 0, argc,
+                            argv);
+    if (rc)
+        return rc;
+    if (a.help) {
+        usage(stdout);
+        cli_args_free(&a);
+        return 0;
+    }
+    train_config c;
+    const char *resume = NULL;
+    rc = cli_train_config_from_args(&a, TRAIN_FLAGS_TRAIN, &c, &resume);
+    if (rc) {
+        cli_args_free(&a);
+        return rc;
+    }
+    char err[TRAIN_ERR_LEN];
+    train_result res;
+    rc = train_run(&c, resume, &res, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "muon train: %s\n", err);
+    else
+        printf("done: %ld steps, final train loss %.4f, val loss %.4f, %.0f tokens/s; "
+               "wrote %s/{metrics.jsonl,checkpoint.bin,loss.svg}\n",
+               res.steps_done, res.final_train_loss, res.final_val_loss, res.tokens_per_s,
+               c.out_dir);
+    train_result_free(&res);
+    cli_args_free(&a);
+    return rc;
+}

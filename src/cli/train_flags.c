@@ -1,0 +1,163 @@
+/* Reading the trainer's flags. One table of common flags; train and compare
+ * each add their own. */
+#include "cli/train_flags.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define COMMON_FLAGS                                                                          \
+    {"data", "PATH", CLI_VALUE, "text file, directory of text files, or llm.c .bin shards"},  \
+    {"out", "DIR", CLI_VALUE, "output directory (created if missing)"},                       \
+    {"steps", "N", CLI_VALUE, "total training steps; schedules span them (default 400)"},     \
+    {"batch", "B", CLI_VALUE, "sequences per step (default 16)"},                             \
+    {"context", "T", CLI_VALUE, "tokens per sequence (default 128)"},                         \
+    {"layers", "L", CLI_VALUE, "transformer blocks (default 4)"},                             \
+    {"dim", "D", CLI_VALUE, "model width (default 128)"},                                     \
+    {"heads", "H", CLI_VALUE, "attention heads; D/H must be even (default 4)"},               \
+    {"weight-decay", "X", CLI_VALUE, "decoupled weight decay, both groups (default 0)"},      \
+    {"schedule", "S", CLI_VALUE, "constant | cosine | wsd (default wsd)"},                    \
+    {"warmup", "N", CLI_VALUE, "linear warmup steps (default 20)"},                           \
+    {"min-lr-ratio", "X", CLI_VALUE, "final lr / peak lr for cosine and wsd (default 0)"},    \
+    {"eval-every", "N", CLI_VALUE, "validation loss every N steps (default 25)"},             \
+    {"eval-batches", "N", CLI_VALUE, "validation batches per evaluation (default 8)"},        \
+    {"seed", "S", CLI_VALUE, "seed of initialisation and data order (default 1)"},            \
+    {"threads", "N", CLI_VALUE, "threads (default: all cores)"},                              \
+    {"tokenizer", "K", CLI_VALUE, "byte | gpt2 (default byte)"},                              \
+    {"bpe-dir", "DIR", CLI_VALUE, "directory with encoder.json and vocab.bpe (gpt2)"},        \
+    {"coeffs", "C", CLI_VALUE, "Newton-Schulz coefficients (default polar-express)"},         \
+    {"ns-steps", "Q", CLI_VALUE, "Newton-Schulz steps (default 5)"},                          \
+    {"ortho-method", "M", CLI_VALUE, "auto | ns | gram-ns | svd (default auto)"},             \
+    {"momentum", "X", CLI_VALUE, "Muon momentum (default 0.95)"},                             \
+    {"quiet", NULL, CLI_SWITCH, "no progress output"}
+
+const cli_flag cli_train_flag_table[] = {
+    COMMON_FLAGS,
+    {"optim", "O", CLI_VALUE, "muon (hybrid: Muon + AdamW) | adamw (default muon)"},
+    {"lr", "X", CLI_VALUE, "learning rate (Muon group, or all for adamw; default 4e-3)"},
+    {"adam-lr", "X", CLI_VALUE, "learning rate of the hybrid's AdamW group (default 4e-3)"},
+    {"stop-at", "K", CLI_VALUE, "stop after step K with a checkpoint, as an interruption"},
+    {"resume", "CKPT", CLI_VALUE, "continue from a checkpoint.bin to --steps"},
+};
+const int cli_train_flag_count = (int)(sizeof cli_train_flag_table / sizeof cli_train_flag_table[0]);
+
+const cli_flag cli_compare_flag_table[] = {
+    COMMON_FLAGS,
+    {"lr-grid", "LIST", CLI_VALUE, "learning rates swept for both optimizers (comma list)"},
+    {"sweep-steps", "N", CLI_VALUE, "steps of each sweep run (default steps/4)"},
+};
+const int cli_compare_flag_count =
+    (int)(sizeof cli_compare_flag_table / sizeof cli_compare_flag_table[0]);
+
+static int copy_path(const cli_args *a, const char *flag, const char *v, char *dst, size_t cap)
+{
+    if (strlen(v) >= cap)
+        return cli_usage_error(a, "--%s is too long", flag);
+    snprintf(dst, cap, "%s", v);
+    return 0;
+}
+
+int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_config *out,
+                               const char **resume)
+{
+    train_config c = train_config_default();
+    *resume = NULL;
+    int rc;
+    if (mode == TRAIN_FLAGS_TRAIN && cli_count(a, "resume")) {
+        *resume = cli_get_str(a, "resume", NULL);
+        train_ckpt ck;
+        char err[TRAIN_ERR_LEN];
+        if (train_ckpt_load(*resume, &ck, err, sizeof err)) {
+            fprintf(stderr, "%s: %s\n", a->prog, err);
+            return 1;
+        }
+        c = ck.cfg;
+        train_ckpt_free(&ck);
+        /* by default a resumed run writes beside its checkpoint */
+        snprintf(c.out_dir, sizeof c.out_dir, "%s", *resume);
+        char *slash = strrchr(c.out_dir, '/');
+        if (slash)
+            *slash = 0;
+        else
+            snprintf(c.out_dir, sizeof c.out_dir, ".");
+    }
+    const char *s;
+    if ((s = cli_get_str(a, "data", NULL)) && (rc = copy_path(a, "data", s, c.data, sizeof c.data)))
+        return rc;
+    if ((s = cli_get_str(a, "out", NULL)) &&
+        (rc = copy_path(a, "out", s, c.out_dir, sizeof c.out_dir)))
+        return rc;
+    if (!c.data[0])
+        return cli_usage_error(a, "--data is required (a text file, directory or shards)");
+    if (!c.out_dir[0])
+        return cli_usage_error(a, "--out is required");
+    long steps = c.steps, stop = 0, warm = c.warmup, every = c.eval_every;
+    if ((rc = cli_get_long(a, "steps", c.steps, 1, 100000000, &steps)) ||
+        (rc = cli_get_int(a, "batch", c.batch, 1, 4096, &c.batch)) ||
+        (rc = cli_get_int(a, "context", c.model.context, 1, 1 << 20, &c.model.context)) ||
+        (rc = cli_get_int(a, "layers", c.model.layers, 1, 1024, &c.model.layers)) ||
+        (rc = cli_get_int(a, "dim", c.model.dim, 2, 1 << 16, &c.model.dim)) ||
+        (rc = cli_get_int(a, "heads", c.model.heads, 1, 1024, &c.model.heads)) ||
+        (rc = cli_get_double(a, "weight-decay", c.weight_decay, 0, 10, &c.weight_decay)) ||
+        (rc = cli_get_long(a, "warmup", c.warmup, 0, 100000000, &warm)) ||
+        (rc = cli_get_double(a, "min-lr-ratio", c.min_lr_ratio, 0, 1, &c.min_lr_ratio)) ||
+        (rc = cli_get_long(a, "eval-every", c.eval_every, 1, 100000000, &every)) ||
+        (rc = cli_get_int(a, "eval-batches", c.eval_batches, 1, 10000, &c.eval_batches)) ||
+        (rc = cli_get_int(a, "threads", c.threads, 0, 1024, &c.threads)) ||
+        (rc = cli_get_double(a, "momentum", c.momentum, 0, 0.9999, &c.momentum)))
+        return rc;
+    c.steps = steps;
+    c.warmup = warm;
+    c.eval_every = every;
+    long seed = (long)c.seed;
+    if ((rc = cli_get_long(a, "seed", (long)c.seed, 0, 0x7fffffffffffffffL, &seed)))
+        return rc;
+    c.seed = (uint64_t)seed;
+    if ((s = cli_get_str(a, "schedule", NULL)) && muon_schedule_parse(s, &c.schedule))
+        return cli_usage_error(a, "--schedule must be constant, cosine or wsd, got '%s'", s);
+    if ((s = cli_get_str(a, "tokenizer", NULL)) && tok_kind_parse(s, &c.tokenizer))
+        return cli_usage_error(a, "--tokenizer must be byte or gpt2, got '%s'", s);
+    if ((s = cli_get_str(a, "bpe-dir", NULL)) &&
+        (rc = copy_path(a, "bpe-dir", s, c.bpe_dir, sizeof c.bpe_dir)))
+        return rc;
+    if ((s = cli_get_str(a, "coeffs", NULL)) && muon_coeffs_parse(s, &c.ortho))
+        return cli_usage_error(a, "--coeffs must be keller, quintic5, polar-express or "
+                                  "taylor-K (K = 1..5), got '%s'", s);
+    if ((s = cli_get_str(a, "ortho-method", NULL)) && muon_ortho_method_parse(s, &c.ortho.method))
+        return cli_usage_error(a, "--ortho-method must be auto, ns, gram-ns or svd, got '%s'", s);
+    if ((rc = cli_get_int(a, "ns-steps", c.ortho.steps ? c.ortho.steps : 5, 1, 100,
+                          &c.ortho.steps)))
+        return rc;
+    if (cli_count(a, "quiet"))
+        c.progress = TRAIN_PROGRESS_QUIET;
+    if (mode == TRAIN_FLAGS_TRAIN) {
+        if ((s = cli_get_str(a, "optim", NULL))) {
+            if (!strcmp(s, "muon"))
+                c.optim = MUON_ALGO_MUON;
+            else if (!strcmp(s, "adamw"))
+                c.optim = MUON_ALGO_ADAMW;
+            else
+                return cli_usage_error(a, "--optim must be muon or adamw, got '%s'", s);
+        }
+        if ((rc = cli_get_double(a, "lr", c.lr, 1e-12, 100, &c.lr)))
+            return rc;
+        /* the hybrid's AdamW group follows --lr unless given its own */
+        double adam_def = cli_count(a, "lr") && !*resume ? c.lr : c.adam_lr;
+        if ((rc = cli_get_double(a, "adam-lr", adam_def, 1e-12, 100, &c.adam_lr)))
+            return rc;
+        if ((rc = cli_get_long(a, "stop-at", 0, 1, c.steps, &stop)))
+            return rc;
+        c.stop_at = stop;
+    }
+    if (c.warmup > c.steps)
+        return cli_usage_error(a, "--warmup (%ld) must not exceed --steps (%ld)", c.warmup,
+                               c.steps);
+    if (c.model.dim % c.model.heads != 0 || (c.model.dim / c.model.heads) % 2 != 0)
+        return cli_usage_error(a, "--dim (%d) must be a multiple of --heads (%d) with an even "
+                                  "head size", c.model.dim, c.model.heads);
+    if (c.tokenizer == TOK_GPT2 && !c.bpe_dir[0])
+        return cli_usage_error(a, "--tokenizer gpt2 needs --bpe-dir DIR");
+    *out = c;
+    return 0;
+}

@@ -1,0 +1,404 @@
+/* The training loop: data -> model -> optimizer, with evaluation, metrics,
+ * progress, a checkpoint at the end (or at --stop-at) and resumption that
+ * continues bit-identically. Every input is checked before any file in the
+ * output directory is touched. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <omp.h>
+#include <zlib.h>
+
+#include "data/data.h"
+#include "train/metrics.h"
+#include "train/train.h"
+
+typedef struct {
+    train_config cfg;
+    tok_tokenizer tok;
+    data_set ds;
+    data_loader loader;
+    data_val val;
+    gpt_model *model;
+    muon_opt *opt;
+    int32_t *inputs, *targets;
+    uint32_t data_crc;
+    long start_step;
+    double wall_offset;
+    metrics_log log;
+    int have_tok, have_ds, have_loader;
+} run_state;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static uint32_t tokens_crc(const data_tokens *t)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+    const unsigned char *p = (const unsigned char *)t->ids;
+    size_t len = t->n * sizeof(int32_t);
+    while (len > 0) {
+        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+        crc = crc32(crc, p, n);
+        p += n;
+        len -= n;
+    }
+    return (uint32_t)crc;
+}
+
+static int make_dir(const char *path, char *err, size_t errcap)
+{
+    char buf[TRAIN_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            break;
+        *p = '/';
+    }
+    struct stat st;
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+        snprintf(err, errcap, "cannot create output directory %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errcap, "output path %s exists and is not a directory", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_optimizer(run_state *r, char *err, size_t errcap)
+{
+    const train_config *c = &r->cfg;
+    muon_opt_config oc = muon_opt_config_default();
+    oc.algo = c->optim;
+    oc.lr = c->lr;
+    oc.adam_lr = c->optim == MUON_ALGO_ADAMW ? c->lr : c->adam_lr;
+    oc.weight_decay = c->weight_decay;
+    oc.adam_weight_decay = c->weight_decay;
+    oc.momentum = c->momentum;
+    oc.adam_beta1 = c->adam_beta1;
+    oc.adam_beta2 = c->adam_beta2;
+    oc.ortho = c->ortho;
+    oc.threads = c->threads;
+    muon_status s = muon_opt_create(&oc, &r->opt);
+    if (s != MUON_OK) {
+        snprintf(err, errcap, "optimizer: %s", muon_strerror(s));
+        return -1;
+    }
+    float *w = gpt_params(r->model), *g = gpt_grads(r->model);
+    for (int i = 0; i < gpt_num_tensors(r->model); i++) {
+        const gpt_tensor *t = gpt_tensor_at(r->model, i);
+        s = muon_opt_add_param(r->opt, t->name, w + t->offset, g + t->offset, t->ndim, t->shape,
+                               t->role, NULL);
+        if (s != MUON_OK) {
+            snprintf(err, errcap, "optimizer: %s", muon_opt_error(r->opt));
+            return -1;
+        }
+    }
+    if ((s = muon_opt_finalize(r->opt)) != MUON_OK) {
+        snprintf(err, errcap, "optimizer: %s", muon_opt_error(r->opt));
+        return -1;
+    }
+    return 0;
+}
+
+/* Everything that can fail on bad input, before any output file changes. */
+static int setup(run_state *r, const char *resume, char *err, size_t errcap)
+{
+    train_config *c = &r->cfg;
+    char derr[DATA_ERR_LEN];
+    train_ckpt ck;
+    memset(&ck, 0, sizeof ck);
+    if (resume && train_ckpt_load(resume, &ck, err, errcap))
+        return 1;
+    if (resume) {
+        /* the checkpoint fixes the model and data; the command line may only
+         * change how far to go (and threads / output / eval cadence) */
+        const train_config *k = &ck.cfg;
+        const char *clash = NULL;
+        if (c->model.context != k->model.context || c->model.layers != k->model.layers ||
+            c->model.dim != k->model.dim || c->model.heads != k->model.heads)
+            clash = "model shape (--layers/--dim/--heads/--context)";
+        else if (c->batch != k->batch)
+            clash = "--batch";
+        else if (c->optim != k->optim)
+            clash = "--optim";
+        else if (c->tokenizer != k->tokenizer)
+            clash = "--tokenizer";
+        else if (c->steps < ck.step)
+            clash = "--steps (smaller than the checkpoint's step)";
+        if (clash) {
+            snprintf(err, errcap, "checkpoint %s was trained with a different %s", resume, clash);
+            train_ckpt_free(&ck);
+            return 2;
+        }
+    }
+    if (c->tokenizer == TOK_GPT2) {
+        if (tok_load_gpt2_dir(&r->tok, c->bpe_dir, derr)) {
+            snprintf(err, errcap, "%s", derr);
+            goto fail;
+        }
+    } else
+        tok_init_byte(&r->tok);
+    r->have_tok = 1;
+    c->model.vocab = r->tok.vocab_size;
+    if (data_load(c->data, &r->tok, DATA_VAL_FRACTION, &r->ds, derr)) {
+        snprintf(err, errcap, "%s", derr);
+        goto fail;
+    }
+    r->have_ds = 1;
+    if (r->ds.val.n < (size_t)c->model.context + 1) {
+        snprintf(err, errcap, "%s: validation part has %zu tokens; need at least %d for context %d",
+                 c->data, r->ds.val.n, c->model.context + 1, c->model.context);
+        goto fail;
+    }
+    if (data_loader_init(&r->loader, r->ds.train.ids, r->ds.train.n, c->batch, c->model.context,
+                         c->seed, "training data", derr) ||
+        data_val_init(&r->val, r->ds.val.ids, r->ds.val.n, c->batch, c->model.context,
+                      c->eval_batches, "validation data", derr)) {
+        snprintf(err, errcap, "%s: %s", c->data, derr);
+        goto fail;
+    }
+    r->have_loader = 1;
+    r->data_crc = tokens_crc(&r->ds.train);
+    muon_status s = gpt_create(&c->model, c->batch, &r->model);
+    if (s != MUON_OK) {
+        snprintf(err, errcap, "cannot build the model: %s", muon_strerror(s));
+        goto fail;
+    }
+    gpt_init_params(r->model, c->seed);
+    if (setup_optimizer(r, err, errcap))
+        goto fail;
+    size_t tok_bytes = (size_t)c->batch * (size_t)c->model.context * sizeof(int32_t);
+    r->inputs = malloc(tok_bytes);
+    r->targets = malloc(tok_bytes);
+    if (!r->inputs || !r->targets) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
+    if (resume) {
+        if (ck.data_crc != r->data_crc) {
+            snprintf(err, errcap, "checkpoint %s was trained on different data than %s", resume,
+                     c->data);
+            goto fail;
+        }
+        if (ck.n_params != gpt_num_params(r->model)) {
+            snprintf(err, errcap, "checkpoint %s holds a different model", resume);
+            goto fail;
+        }
+        data_loader_state ds;
+        memcpy(&ds, ck.data_state, sizeof ds);
+        if ((s = muon_opt_load_buffer(r->opt, ck.opt_state, ck.opt_state_len)) != MUON_OK) {
+            snprintf(err, errcap, "checkpoint %s: optimizer state: %s", resume,
+                     muon_opt_error(r->opt));
+            goto fail;
+        }
+        if (data_loader_state_set(&r->loader, &ds, derr)) {
+            snprintf(err, errcap, "checkpoint %s: %s", resume, derr);
+            goto fail;
+        }
+        memcpy(gpt_params(r->model), ck.params, ck.n_params * sizeof(float));
+        r->start_step = ck.step;
+        r->wall_offset = ck.wall_s;
+    }
+    train_ckpt_free(&ck);
+    return 0;
+fail:
+    train_ckpt_free(&ck);
+    return 1;
+}
+
+static void teardown(run_state *r)
+{
+    free(r->inputs);
+    free(r->targets);
+    muon_opt_free(r->opt);
+    gpt_free(r->model);
+    if (r->have_loader)
+        data_loader_free(&r->loader);
+    if (r->have_ds)
+        data_set_free(&r->ds);
+    if (r->have_tok)
+        tok_free(&r->tok);
+}
+
+static double evaluate(run_state *r)
+{
+    double sum = 0;
+    const train_config *c = &r->cfg;
+    for (int b = 0; b < r->val.n_batches; b++) {
+        data_val_batch(&r->val, b, r->inputs, r->targets);
+        sum += gpt_forward(r->model, r->inputs, r->targets, c->batch, c->model.context);
+    }
+    return sum / r->val.n_batches;
+}
+
+static int save_checkpoint(run_state *r, long step, double wall, char *err, size_t errcap)
+{
+    train_ckpt ck;
+    memset(&ck, 0, sizeof ck);
+    ck.cfg = r->cfg;
+    ck.step = step;
+    ck.wall_s = wall;
+    ck.data_crc = r->data_crc;
+    data_loader_state ds;
+    data_loader_state_get(&r->loader, &ds);
+    memcpy(ck.data_state, &ds, sizeof ds);
+    ck.params = gpt_params(r->model);
+    ck.n_params = gpt_num_params(r->model);
+    if (muon_opt_serialized_size(r->opt, &ck.opt_state_len) != MUON_OK ||
+        !(ck.opt_state = malloc(ck.opt_state_len))) {
+        snprintf(err, errcap, "out of memory saving the optimizer state");
+        return -1;
+    }
+    size_t written = 0;
+    muon_status s = muon_opt_save_buffer(r->opt, ck.opt_state, ck.opt_state_len, &written);
+    int rc = -1;
+    if (s != MUON_OK)
+        snprintf(err, errcap, "optimizer state: %s", muon_opt_error(r->opt));
+    else {
+        ck.opt_state_len = written;
+        char path[TRAIN_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/checkpoint.bin", r->cfg.out_dir);
+        rc = train_ckpt_save(path, &ck, err, errcap);
+    }
+    free(ck.opt_state);
+    return rc;
+}
+
+static void record_eval(train_result *res, long step, double loss, double wall)
+{
+    if (!res)
+        return;
+    int n = res->n_evals;
+    long *s = realloc(res->eval_step, sizeof(long) * (size_t)(n + 1));
+    if (s)
+        res->eval_step = s;
+    double *l = realloc(res->eval_loss, sizeof(double) * (size_t)(n + 1));
+    if (l)
+        res->eval_loss = l;
+    double *w = realloc(res->eval_wall, sizeof(double) * (size_t)(n + 1));
+    if (w)
+        res->eval_wall = w;
+    if (!s || !l || !w)
+        return;
+    res->eval_step[n] = step;
+    res->eval_loss[n] = loss;
+    res->eval_wall[n] = wall;
+    res->n_evals = n + 1;
+}
+
+int train_run(const train_config *cfg, const char *resume, train_result *res, char *err,
+              size_t errcap)
+{
+    run_state r;
+    memset(&r, 0, sizeof r);
+    r.cfg = *cfg;
+    if (res)
+        memset(res, 0, sizeof *res);
+    if (train_config_validate(&r.cfg, err, errcap))
+        return 2;
+    int threads = r.cfg.threads > 0 ? r.cfg.threads : omp_get_num_procs();
+    omp_set_num_threads(threads);
+    muon_set_blas_threads(threads);
+    int rc = setup(&r, resume, err, errcap);
+    if (rc) {
+        teardown(&r);
+        return rc;
+    }
+    const train_config *c = &r.cfg;
+    if (make_dir(c->out_dir, err, errcap) ||
+        metrics_open(&r.log, c->out_dir, r.start_step, err, errcap)) {
+        teardown(&r);
+        return 1;
+    }
+    muon_schedule sched = muon_schedule_default();
+    sched.kind = c->schedule;
+    sched.total_steps = c->steps;
+    sched.warmup_steps = c->warmup;
+    sched.min_ratio = c->min_lr_ratio;
+    long end = c->stop_at > 0 ? c->stop_at : c->steps;
+    progress_meter pm;
+    progress_begin(&pm, c->progress, c->label, r.start_step, end, c->steps);
+    double t_begin = now_s() - r.wall_offset, train_time = 0, last_val = NAN;
+    double last_loss = NAN;
+    long train_tokens = 0;
+    const long tokens_per_step = (long)c->batch * c->model.context;
+    rc = 0;
+    for (long step = r.start_step + 1; step <= end; step++) {
+        double mult = muon_schedule_multiplier(&sched, step - 1);
+        double t0 = now_s();
+        data_loader_next(&r.loader, r.inputs, r.targets);
+        gpt_zero_grad(r.model);
+        float loss = gpt_forward(r.model, r.inputs, r.targets, c->batch, c->model.context);
+        muon_status s = MUON_OK;
+        if (isfinite(loss)) {
+            gpt_backward(r.model);
+            s = muon_opt_step(r.opt, mult);
+        }
+        double dt = now_s() - t0;
+        if (!isfinite(loss) || s != MUON_OK) {
+            snprintf(err, errcap, "training diverged at step %ld: %s", step,
+                     !isfinite(loss) ? "the loss is not finite" : muon_opt_error(r.opt));
+            if (res)
+                res->diverged = 1;
+            rc = 1;
+            break;
+        }
+        if (step > r.start_step + 1 || end == r.start_step + 1) {
+            train_time += dt;
+            train_tokens += tokens_per_step;
+        }
+        last_loss = loss;
+        double val = NAN;
+        if (step % c->eval_every == 0 || step == c->steps || step == end) {
+            val = evaluate(&r);
+            last_val = val;
+            record_eval(res, step, val, now_s() - t_begin);
+        }
+        double lr_now = c->lr * mult;
+        metrics_write(&r.log, step, loss, lr_now, (double)tokens_per_step / dt, val);
+        progress_update(&pm, step, loss, val, (double)tokens_per_step / dt, now_s() - t_begin);
+    }
+    progress_end(&pm);
+    metrics_close(&r.log);
+    double wall = now_s() - t_begin;
+    if (rc == 0 && save_checkpoint(&r, end, wall, err, errcap))
+        rc = 1;
+    if (rc == 0)
+        metrics_plot(c->out_dir, err, errcap); /* a plot failure is not fatal */
+    if (res) {
+        res->steps_done = end;
+        res->final_train_loss = last_loss;
+        res->final_val_loss = rc == 0 ? last_val : INFINITY;
+        res->tokens_per_s = train_time > 0 ? (double)train_tokens / train_time : 0;
+        res->wall_s = wall;
+        res->n_params = gpt_num_params(r.model);
+        res->param_bytes = res->grad_bytes = res->n_params * sizeof(float);
+        res->opt_state_bytes = muon_opt_state_bytes(r.opt);
+        res->act_bytes = gpt_activation_bytes(r.model);
+    }
+    teardown(&r);
+    return rc;
+}
+
+void train_result_free(train_result *r)
+{
+    free(r->eval_step);
+    free(r->eval_loss);
+    free(r->eval_wall);
+    memset(r, 0, sizeof *r);
+}
