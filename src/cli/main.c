@@ -1,15 +1,81 @@
-/* build/muon: dispatch to one file per subcommand. */
+/* build/muon: dispatch to one file per subcommand through the table below. */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "muon.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help; /* one line for `muon help` */
+} command;
+
+static const command commands[] = {
+    {"ortho", cli_ortho, "orthogonalize a matrix from a .npy file"},
+    {"bench", cli_bench, "benchmarks (bench ortho; see 'muon bench --help')"},
+    /* The trainer's commands go here once their files exist, e.g.
+     * {"train", cli_train, "train a GPT language model with Muon or AdamW"},
+     * {"compare", cli_compare, "train with AdamW and with Muon, side by side"},
+     * {"sample", cli_sample, "generate text from a checkpoint"},
+     * {"ckpt-diff", cli_ckpt_diff, "largest parameter difference of two checkpoints"}, */
+};
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: muon <command> [flags]    (muon <command> --help for its flags)\n\n"
+               "commands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "  %-10s %s\n", "help", "this list, or 'muon help <command>'");
+    fprintf(f, "  %-10s %s\n", "version", "print the version");
+    fprintf(f, "\nexit codes: 0 ok, 1 runtime error (I/O, numeric), 2 usage error\n");
+}
+
+static const command *find(const char *name)
+{
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+static int unknown(const char *name)
+{
+    fprintf(stderr, "muon: unknown command '%s' (see 'muon --help')\n", name);
+    return 2;
+}
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--version")) {
-        printf("muon %s\n", muon_version());
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
     }
-    fprintf(stderr, "muon: unknown command '%s'\n", argv[1]);
-    return 2;
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        if (argc > 2 && strcmp(cmd, "help") == 0) {
+            const command *c = find(argv[2]);
+            if (!c)
+                return unknown(argv[2]);
+            static char help_flag[] = "--help";
+            char *sub[] = {argv[2], help_flag, NULL};
+            return c->run(2, sub);
+        }
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("muon %s\n", muon_version());
+        return 0;
+    }
+    const command *c = find(cmd);
+    if (!c && cmd[0] == '-') {
+        fprintf(stderr, "muon: unknown flag '%s' (see 'muon --help')\n", cmd);
+        return 2;
+    }
+    if (!c)
+        return unknown(cmd);
+    return c->run(argc - 1, argv + 1);
 }

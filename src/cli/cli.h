@@ -1,0 +1,32 @@
+/* The `muon` command's subcommands. Each one is `int cli_NAME(int argc,
+ * char **argv)` where argv[0] is the subcommand's name ("ortho") and the
+ * flags follow; it returns the process exit code:
+ *   0  success
+ *   1  runtime error (I/O, malformed file, numeric failure)
+ *   2  usage error (unknown command or flag, bad or missing value)
+ * Messages go to stderr as "muon NAME: ...". `NAME --help` prints the
+ * usage on stdout and returns 0. A new subcommand is a new file
+ * src/cli/cmd_NAME.c, one declaration here and one row in main.c's table. */
+#ifndef MUON_CLI_H
+#define MUON_CLI_H
+
+#include "cli/args.h"
+#include "muon.h"
+
+enum { CLI_OK = 0, CLI_RUNTIME = 1, CLI_USAGE = 2 };
+
+int cli_ortho(int argc, char **argv); /* cmd_ortho.c */
+int cli_bench(int argc, char **argv); /* cmd_bench.c: bench ortho, later step, train */
+/* Declare the later subcommands here as their files land:
+ * int cli_train(int argc, char **argv);      cmd_train.c
+ * int cli_compare(int argc, char **argv);    cmd_compare.c
+ * int cli_sample(int argc, char **argv);     cmd_sample.c
+ * int cli_ckpt_diff(int argc, char **argv);  cmd_ckpt_diff.c */
+
+/* Shared by commands that take orthogonalization flags (defined in
+ * cmd_ortho.c): reads --method, --coeffs, --steps and --aol from a (those
+ * absent from a's flag table keep the default) into *cfg, starting from
+ * muon_ortho_config_default(). Returns 0 or 2 after a usage message. */
+int cli_ortho_config_from_args(const cli_args *a, muon_ortho_config *cfg);
+
+#endif
