@@ -17,11 +17,11 @@ enum { CLI_OK = 0, CLI_RUNTIME = 1, CLI_USAGE = 2 };
 
 int cli_ortho(int argc, char **argv); /* cmd_ortho.c */
 int cli_bench(int argc, char **argv); /* cmd_bench.c: bench ortho, later step, train */
-/* Declare the later subcommands here as their files land:
- * int cli_train(int argc, char **argv);      cmd_train.c
- * int cli_compare(int argc, char **argv);    cmd_compare.c
- * int cli_sample(int argc, char **argv);     cmd_sample.c
- * int cli_ckpt_diff(int argc, char **argv);  cmd_ckpt_diff.c */
+int cli_train(int argc, char **argv);     /* cmd_train.c */
+int cli_compare(int argc, char **argv);   /* cmd_compare.c */
+int cli_sample(int argc, char **argv);    /* cmd_sample.c */
+int cli_ckpt_diff(int argc, char **argv); /* cmd_ckpt_diff.c */
+/* A new subcommand: declare it here and add a row to main.c's table. */
 
 /* Shared by commands that take orthogonalization flags (defined in
  * cmd_ortho.c): reads --method, --coeffs, --steps and --aol from a (those

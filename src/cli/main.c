@@ -12,13 +12,13 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"train", cli_train, "train a GPT language model with Muon or AdamW"},
+    {"compare", cli_compare, "train with AdamW and with Muon on the same budget, side by side"},
+    {"sample", cli_sample, "generate text from a checkpoint"},
+    {"ckpt-diff", cli_ckpt_diff, "largest parameter difference between two checkpoints"},
     {"ortho", cli_ortho, "orthogonalize a matrix from a .npy file"},
-    {"bench", cli_bench, "benchmarks (bench ortho; see 'muon bench --help')"},
-    /* The trainer's commands go here once their files exist, e.g.
-     * {"train", cli_train, "train a GPT language model with Muon or AdamW"},
-     * {"compare", cli_compare, "train with AdamW and with Muon, side by side"},
-     * {"sample", cli_sample, "generate text from a checkpoint"},
-     * {"ckpt-diff", cli_ckpt_diff, "largest parameter difference of two checkpoints"}, */
+    {"bench", cli_bench, "benchmarks: bench ortho (see 'muon bench --help')"},
+    /* a new subcommand: one row here, its declaration in cli.h */
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
