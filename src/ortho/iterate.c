@@ -10,7 +10,7 @@
  * n >> m most of the work is on m x m matrices. With a = q_0 and
  * Z = p_t(R) - a I it follows the spec: Q = a Q + Q Z, RZ = a R + R Z,
  * R = a RZ + Z RZ. All of them are polynomials in the same R, so they
- * commute and every product is a SYMM with Z as the symmetric factor. */
+ * commute; the m x m products are GEMMs on full matrices. */
 #include <string.h>
 
 #include <cblas.h>
@@ -50,7 +50,7 @@ void muon__ns_run(const muon_ortho_config *cfg, const muon__view *v, float *x0, 
         muon__poly p;
         muon__ortho_step_poly(cfg, t, &p);
         /* q_0 goes on S's diagonal so X <- S X is one product */
-        muon__poly_eval(&p, p.q[0], a, s, scratch, v->m);
+        muon__poly_eval(&p, p.q[0], a, s, scratch, v->m, 0); /* SYMM reads the upper half */
         muon__apply_sym(v, s, cur, nxt);
         float *tmp = cur;
         cur = nxt;
@@ -58,14 +58,14 @@ void muon__ns_run(const muon_ortho_config *cfg, const muon__view *v, float *x0, 
     }
 }
 
-/* dst = beta dst_init + Z B, with dst_init copied from init (B and dst
- * distinct); Z symmetric (upper read), B full. */
+/* dst = beta init + Z B (B and dst distinct). Every operand is full, and
+ * on m x m operands OpenBLAS's SGEMM is faster than its SYMM. */
 static void sym_update(const float *z, const float *b, const float *init, float beta, float *dst,
                        long m)
 {
     memcpy(dst, init, (size_t)m * (size_t)m * sizeof(float));
-    cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, (int)m, (int)m, 1.0f, z, (int)m, b, (int)m,
-                beta, dst, (int)m);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)m, (int)m, 1.0f, z,
+                (int)m, b, (int)m, beta, dst, (int)m);
 }
 
 void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, float *x0,
@@ -89,7 +89,7 @@ void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, float 
         muon__poly p;
         muon__ortho_step_poly(cfg, t, &p);
         float a = (float)p.q[0];
-        muon__poly_eval(&p, 0.0, r, z, t_buf, m); /* Z = p(R) - a I */
+        muon__poly_eval(&p, 0.0, r, z, t_buf, m, 1); /* Z = p(R) - a I */
         if (!have_q) {
             memcpy(q, z, (size_t)m * (size_t)m * sizeof(float));
             for (long i = 0; i < m; i++)

