@@ -236,12 +236,16 @@ static void print_json(long rows, long cols, const muon_ortho_config *cfg, int t
 static void print_text(long rows, long cols, const muon_ortho_config *cfg, int threads,
                        const ortho_result *r, int picked, const ortho_result *cand, int ncand)
 {
-    char cname[32];
-    printf("%ldx%ld  threads %d  %-7s %s, %d steps%s:  %9.2f ms (median of %d)  %7.1f GFLOP/s"
+    char cname[32], how[64];
+    if (r->method == MUON_ORTHO_SVD)
+        snprintf(how, sizeof how, "exact polar factor");
+    else
+        snprintf(how, sizeof how, "%s, %d steps%s", muon_coeffs_name(cfg, cname, sizeof cname),
+                 cfg->steps, cfg->aol ? ", aol" : "");
+    printf("%ldx%ld  threads %d  %-7s %s:  %9.2f ms (median of %d)  %7.1f GFLOP/s"
            "  ortho_err %.3g\n",
-           rows, cols, threads, muon_ortho_method_name(r->method),
-           muon_coeffs_name(cfg, cname, sizeof cname), cfg->steps, cfg->aol ? ", aol" : "",
-           r->ms, r->repeats, r->gflops, r->err);
+           rows, cols, threads, muon_ortho_method_name(r->method), how, r->ms, r->repeats,
+           r->gflops, r->err);
     if (picked) {
         printf("    picked %s: the fastest with ortho_err <= 1.05 x ns's + 1e-4 (",
                muon_ortho_method_name(r->method));

@@ -112,10 +112,14 @@ int cli_ortho(int argc, char **argv)
         fprintf(stderr, "muon ortho: %s: %s\n", out, err);
         goto done;
     }
-    char cname[32];
-    printf("wrote %s: %ld x %ld float32, method %s, coeffs %s, %d steps%s, %.1f ms\n", out, rows,
-           cols, muon_ortho_method_name(cfg.method), muon_coeffs_name(&cfg, cname, sizeof cname),
-           cfg.steps, cfg.aol ? ", aol" : "", ms);
+    char cname[32], how[64];
+    if (cfg.method == MUON_ORTHO_SVD)
+        snprintf(how, sizeof how, "exact polar factor");
+    else
+        snprintf(how, sizeof how, "coeffs %s, %d steps%s",
+                 muon_coeffs_name(&cfg, cname, sizeof cname), cfg.steps, cfg.aol ? ", aol" : "");
+    printf("wrote %s: %ld x %ld float32, method %s, %s, %.1f ms\n", out, rows, cols,
+           muon_ortho_method_name(cfg.method), how, ms);
     rc = 0;
 done:
     free(g);
