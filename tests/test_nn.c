@@ -637,6 +637,11 @@ TEST(nn_gpt_table_and_config)
     ASSERT_EQ_INT(gpt_find_tensor(m, "nope"), -1);
     ASSERT_EQ_INT(gpt_num_params(m), off);
     ASSERT_EQ_INT(off, 2 * 11 * 8 + 2 * (2 * 8 + 12 * 64) + 8);
+    ASSERT_EQ_INT(gpt_config_num_params(&c), off);
+    bad = c;
+    bad.heads = 3;
+    ASSERT_EQ_INT(gpt_config_num_params(&bad), 0);
+    ASSERT_EQ_INT(gpt_config_num_params(NULL), 0);
     ASSERT(gpt_activation_bytes(m) > 0);
     gpt_free(m);
     gpt_free(NULL);

@@ -112,6 +112,11 @@ static size_t count_params(const gpt_config *c)
     return total;
 }
 
+size_t gpt_config_num_params(const gpt_config *c)
+{
+    return gpt_config_validate(c) == MUON_OK ? count_params(c) : 0;
+}
+
 /* The table of docs/model.md, in its order; returns the parameter count. */
 static size_t build_table(gpt_model *m)
 {

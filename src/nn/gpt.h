@@ -51,6 +51,10 @@ gpt_config gpt_config_default(void);
  * (D % H != 0 or D / H odd); MUON_OK otherwise. */
 muon_status gpt_config_validate(const gpt_config *c);
 
+/* Parameters of a valid config (2 V D + L (2 D + 12 D^2) + D), without
+ * creating a model; 0 when c is invalid or the count overflows. */
+size_t gpt_config_num_params(const gpt_config *c);
+
 #define GPT_NAME_MAX 32
 
 /* One named view into the parameter (and gradient) buffer. */
