@@ -3,6 +3,9 @@
  * sub-bench's name; declare it in cli.h if it lives in another file) and
  * one row in `benches` below. Each prints human-readable lines, or with
  * --json one JSON object per line, and returns 0 / 1 / 2 like a command. */
+#ifndef _POSIX_C_SOURCE /* fileno, clock_gettime: POSIX, whatever the build defines */
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -113,9 +116,9 @@ static void fill_gaussian(float *x, size_t n, uint64_t seed)
         double u1 = (double)((splitmix(&s) >> 11) + 1) * (1.0 / 9007199254740993.0);
         double u2 = (double)(splitmix(&s) >> 11) * (1.0 / 9007199254740992.0);
         double r = sqrt(-2.0 * log(u1));
-        x[i] = (float)(r * cos(2.0 * M_PI * u2));
+        x[i] = (float)(r * cos(6.283185307179586 * u2));
         if (i + 1 < n)
-            x[i + 1] = (float)(r * sin(2.0 * M_PI * u2));
+            x[i + 1] = (float)(r * sin(6.283185307179586 * u2));
     }
 }
 

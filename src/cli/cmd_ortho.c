@@ -1,4 +1,7 @@
 /* muon ortho: read a matrix from .npy, orthogonalize it, write float32 .npy. */
+#ifndef _POSIX_C_SOURCE /* fileno, clock_gettime: POSIX, whatever the build defines */
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

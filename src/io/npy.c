@@ -2,6 +2,9 @@
  * The header is a Python dict literal; it is parsed here by a small strict
  * recursive-descent parser rather than pattern matching, so a malformed
  * header is an error with a reason instead of a silent misread. */
+#ifndef _POSIX_C_SOURCE /* fileno, clock_gettime: POSIX, whatever the build defines */
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "io/npy.h"
 
 #include <errno.h>
