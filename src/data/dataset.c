@@ -149,7 +149,8 @@ static int list_shards(const char *dir, char ***out, size_t *count, char *err)
         data_errf(err, "out of memory listing data directory %s", dir);
         return rc;
     }
-    qsort(names, n, sizeof *names, cmp_names);
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp_names);
     *out = names;
     *count = n;
     return MUON_OK;

@@ -72,7 +72,8 @@ static int list_dir(const char *dir, char ***out, size_t *count, char *err)
         free_names(names, n);
         return rc;
     }
-    qsort(names, n, sizeof *names, cmp_names);
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp_names);
     *out = names;
     *count = n;
     return MUON_OK;
