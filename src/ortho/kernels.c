@@ -3,7 +3,8 @@
  * place as the transpose of a wide one: its Gram matrix is X^T X (SYRK with
  * Trans) and S X becomes X S (SYMM from the right), so no transposed copy is
  * ever made. Symmetric matrices are produced with SYRK (half the flops of a
- * GEMM) and consumed with SYMM, which reads one triangle. */
+ * GEMM); S X uses SYMM, which reads one triangle; m x m products of full
+ * matrices use GEMM, which OpenBLAS runs faster than SYMM at those sizes. */
 #include <string.h>
 
 #include <cblas.h>
