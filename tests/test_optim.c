@@ -612,6 +612,36 @@ TEST(optim_nonfinite_gradient_refused)
     }
 }
 
+/* Many refused parameters: the message lists what fits and counts the rest. */
+TEST(optim_nonfinite_many_names)
+{
+    muon_opt_config cfg = muon_opt_config_default();
+    muon_opt *opt;
+    ASSERT_OK(muon_opt_create(&cfg, &opt));
+    enum { NPAR = 40 };
+    static float w[NPAR][4], g[NPAR][4];
+    long s[1] = {4};
+    for (int p = 0; p < NPAR; p++) {
+        char name[128];
+        snprintf(name, sizeof name, "block.%02d.a.rather.long.parameter.name.for.the.message", p);
+        g[p][0] = p == 7 ? 1.0f : NAN;
+        ASSERT_OK(muon_opt_add_param(opt, name, w[p], g[p], 1, s, MUON_ROLE_VECTOR, NULL));
+    }
+    ASSERT_OK(muon_opt_finalize(opt));
+    ASSERT_STATUS(muon_opt_step(opt, 1.0), MUON_ERR_NONFINITE);
+    const char *msg = muon_opt_error(opt);
+    ASSERT(strstr(msg, "block.00.") != NULL);
+    ASSERT(strstr(msg, "block.07.") == NULL);
+    ASSERT(strstr(msg, "more)") != NULL);
+    ASSERT(strlen(msg) < 512);
+    muon_param_info info;
+    ASSERT_OK(muon_opt_param_info(opt, 7, &info));
+    ASSERT_EQ_INT(info.steps, 1);
+    ASSERT_OK(muon_opt_param_info(opt, 39, &info));
+    ASSERT_EQ_INT(info.skipped, 1);
+    muon_opt_free(opt);
+}
+
 TEST(optim_bad_input)
 {
     muon_opt_config cfg = muon_opt_config_default();

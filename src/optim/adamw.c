@@ -4,7 +4,10 @@
  *     W = W (1 - eta lambda) - eta (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
  * One fused pass over the elements; the driver splits big parameters into
  * ranges over threads. Each element's arithmetic does not depend on the
- * range it falls in, so the result is independent of the thread count. */
+ * range it falls in, so the result is independent of the thread count.
+ * GCC vectorizes this loop only with -fno-math-errno (sqrtf's errno path is
+ * control flow); the second moment is never negative, so the flag would
+ * change no result. */
 #include <math.h>
 
 #include "optim/optim.h"

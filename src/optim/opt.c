@@ -204,10 +204,16 @@ muon_status muon_opt_set_buffers(muon_opt *opt, int index, float *w, const float
     int same = ndim == p->ndim;
     for (int d = 0; same && d < ndim; d++)
         same = shape[d] == p->shape[d];
-    if (!same)
-        return muon__opt_fail(opt, MUON_ERR_SHAPE,
-                              "parameter '%s': new buffers' shape differs from the registered one",
-                              p->name);
+    if (!same) {
+        char a[160] = "", b[160] = "";
+        size_t la = 0, lb = 0;
+        for (int d = 0; d < ndim && d < MUON__MAX_DIMS && la < sizeof a; d++)
+            la += (size_t)snprintf(a + la, sizeof a - la, d ? "x%ld" : "%ld", shape[d]);
+        for (int d = 0; d < p->ndim && lb < sizeof b; d++)
+            lb += (size_t)snprintf(b + lb, sizeof b - lb, d ? "x%ld" : "%ld", p->shape[d]);
+        return muon__opt_fail(opt, MUON_ERR_SHAPE, "parameter '%s': shape %s%s, registered %s",
+                              p->name, a, ndim > MUON__MAX_DIMS ? "x..." : "", b);
+    }
     float *nw = w ? w : p->w;
     if ((s = check_alias(opt, p->name, nw, g, p->n)) != MUON_OK)
         return s;
