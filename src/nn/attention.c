@@ -36,6 +36,12 @@ static void causal_softmax_row(float *p, int t, int T)
         p[j] = 0.0f;
 }
 
+/* Rows of the score matrix per sgemm: query rows [r0, r1) only meet keys
+ * [0, r1), so computing block by block skips most of the masked upper
+ * triangle (5/8 of the full product's work at T = 128) while each call is
+ * still big enough for BLAS to run at speed. */
+#define ROWS 32
+
 void nn_attention_forward(float *out, float *att, const float *qkv, int B, int T, int D, int H)
 {
     int hd = D / H, ld = 3 * D;
@@ -49,16 +55,26 @@ void nn_attention_forward(float *out, float *att, const float *qkv, int B, int T
         const float *q = qkv + (size_t)b * T * ld + (size_t)h * hd, *k = q + D, *v = q + 2 * D;
         float *p = att + (size_t)bh * T * T;
         float *o = out + (size_t)b * T * D + (size_t)h * hd;
-        /* the upper triangle of q k^T is computed and then masked: at these
-         * sizes one full sgemm beats T small ones */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, ld, k, ld, 0.0f,
-                    p, T);
-        for (int t = 0; t < T; t++)
-            causal_softmax_row(p + (size_t)t * T, t, T);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, v, ld, 0.0f,
-                    o, D);
+        for (int r0 = 0; r0 < T; r0 += ROWS) {
+            int r1 = r0 + ROWS < T ? r0 + ROWS : T, nr = r1 - r0;
+            float *pr = p + (size_t)r0 * T;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, r1, hd, scale,
+                        q + (size_t)r0 * ld, ld, k, ld, 0.0f, pr, T);
+            for (int t = r0; t < r1; t++)
+                causal_softmax_row(p + (size_t)t * T, t, T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, r1, 1.0f, pr, T, v,
+                        ld, 0.0f, o + (size_t)r0 * D, D);
+        }
     }
     openblas_set_num_threads(old);
+}
+
+/* rows x hd block with leading dimension ld set to zero */
+static void zero_rows(float *x, int rows, int hd, int ld)
+{
+    for (int t = 0; t < rows; t++)
+        for (int i = 0; i < hd; i++)
+            x[(size_t)t * ld + i] = 0.0f;
 }
 
 void nn_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
@@ -78,29 +94,37 @@ void nn_attention_backward(float *dqkv, float *scratch, const float *dout, const
         const float *p = att + (size_t)bh * T * T;
         const float *dO = dout + (size_t)b * T * D + (size_t)h * hd;
         float *ds = scratch + (size_t)bh * T * T;
-        /* dP = dO v^T, dv = P^T dO */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dO, D, v, ld, 0.0f,
-                    ds, T);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, dO, D, 0.0f,
-                    dv, ld);
-        /* softmax backward, with the 1/sqrt(hd) of the scores folded in:
-         * dS = scale * P (dP - rowsum(P dP)); masked entries have P = 0 */
-        for (int t = 0; t < T; t++) {
-            const float *pr = p + (size_t)t * T;
-            float *dr = ds + (size_t)t * T;
-            float dot = 0.0f;
-            for (int j = 0; j <= t; j++)
-                dot += pr[j] * dr[j];
-            for (int j = 0; j <= t; j++)
-                dr[j] = scale * pr[j] * (dr[j] - dot);
-            for (int j = t + 1; j < T; j++)
-                dr[j] = 0.0f;
+        /* dk and dv collect contributions from every later query block */
+        zero_rows(dk, T, hd, ld);
+        zero_rows(dv, T, hd, ld);
+        for (int r0 = 0; r0 < T; r0 += ROWS) {
+            int r1 = r0 + ROWS < T ? r0 + ROWS : T, nr = r1 - r0;
+            const float *pr = p + (size_t)r0 * T, *dOr = dO + (size_t)r0 * D;
+            float *dsr = ds + (size_t)r0 * T;
+            /* dP = dO v^T, dv += P^T dO */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, r1, hd, 1.0f, dOr, D, v, ld,
+                        0.0f, dsr, T);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1, hd, nr, 1.0f, pr, T, dOr, D,
+                        1.0f, dv, ld);
+            /* softmax backward, with the 1/sqrt(hd) of the scores folded in:
+             * dS = scale * P (dP - rowsum(P dP)); masked entries have P = 0 */
+            for (int t = r0; t < r1; t++) {
+                const float *prow = p + (size_t)t * T;
+                float *drow = ds + (size_t)t * T;
+                float dot = 0.0f;
+                for (int j = 0; j <= t; j++)
+                    dot += prow[j] * drow[j];
+                for (int j = 0; j <= t; j++)
+                    drow[j] = scale * prow[j] * (drow[j] - dot);
+                for (int j = t + 1; j < r1; j++)
+                    drow[j] = 0.0f;
+            }
+            /* dq = dS k, dk += dS^T q */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, r1, 1.0f, dsr, T, k, ld,
+                        0.0f, dq + (size_t)r0 * ld, ld);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1, hd, nr, 1.0f, dsr, T,
+                        q + (size_t)r0 * ld, ld, 1.0f, dk, ld);
         }
-        /* dq = dS k, dk = dS^T q */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, ds, T, k, ld, 0.0f,
-                    dq, ld);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, ds, T, q, ld, 0.0f,
-                    dk, ld);
     }
     openblas_set_num_threads(old);
 }
