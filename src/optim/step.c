@@ -159,6 +159,8 @@ muon_status muon_opt_step(muon_opt *opt, double lr_mult)
                                   "parameter '%s': gradient is NULL (see muon_opt_set_grad)",
                                   opt->params[i].name);
     const step_lrs lrs = {opt->cfg.lr * lr_mult, opt->cfg.adam_lr * lr_mult};
+    if (!isfinite(lrs.muon_lr) || !isfinite(lrs.adam_lr))
+        return muon__opt_fail(opt, MUON_ERR_ARG, "lr_mult %g overflows the learning rate", lr_mult);
     const muon__plan *pl = &opt->plan;
     const int T = opt->threads;
 
