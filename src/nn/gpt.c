@@ -219,7 +219,7 @@ static void layout_acts(gpt_model *m, carver *cv)
 static float *alloc_floats(size_t n)
 {
     void *p = NULL;
-    if (n > SIZE_MAX / sizeof(float) || posix_memalign(&p, 64, n * sizeof(float) + 64) != 0)
+    if (n > SIZE_MAX / sizeof(float) || posix_memalign(&p, 64, n * sizeof(float)) != 0)
         return NULL;
     return p;
 }

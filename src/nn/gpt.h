@@ -27,7 +27,12 @@
  *
  * Threads: the caller sets OpenMP and BLAS thread counts. For a fixed BLAS
  * thread count the results do not depend on the OpenMP thread count (no
- * atomics, row-order reductions).
+ * atomics, row-order reductions); with OpenBLAS 0.3.21 they also came out
+ * bitwise equal for 1 and 2 BLAS threads, but that is OpenBLAS's doing, not
+ * a promise of this code. Matrix products use the caller's BLAS threads,
+ * elementwise loops and attention use OpenMP threads: with both runtimes
+ * on the same cores, OMP_WAIT_POLICY=passive keeps idle OpenMP threads from
+ * spinning against BLAS workers.
  */
 #ifndef MUON_NN_GPT_H
 #define MUON_NN_GPT_H
