@@ -19,7 +19,7 @@ VERSION := 0.1.0
 -include $(BUILD)/config.mk
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CFLAGS_ALL := -std=c11 -D_DEFAULT_SOURCE $(OPT) $(MARCH) -g $(WARN) -fopenmp -fPIC \
+CFLAGS_ALL := -std=c11 -D_DEFAULT_SOURCE $(OPT) $(MARCH) -fno-math-errno -g $(WARN) -fopenmp -fPIC \
               -Iinclude -Isrc $(DEP_CFLAGS) $(SAN) $(CFLAGS)
 LDFLAGS_ALL := -fopenmp $(SAN) $(LDFLAGS)
 
@@ -40,9 +40,13 @@ all: $(BUILD)/libmuon.a $(BUILD)/libmuon.so $(BUILD)/muon
 $(BUILD)/config.mk: scripts/setup.sh
 	sh scripts/setup.sh $@
 
+# V=1 shows the full compiler command lines.
+Q := $(if $(V),,@)
+
 $(BUILD)/obj/%.o: %.c $(BUILD)/config.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@$(if $(V),true,echo "  CC $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(BUILD)/libmuon.a: $(LIB_OBJ)
 	@rm -f $@
