@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""PyTorch peer, figure 1 of issue 4: plain float32 Newton-Schulz with the
+polar-express coefficients (see peer_common.orthogonalize).
+
+    /usr/bin/python3 bench/peer_ortho.py --shape 1024x4096 --threads 2 \
+        --steps 5 --repeats 10 --json
+
+prints one JSON object per shape (--shape may be repeated; default: the
+four shapes of the issue) with keys shape, method ("torch-ns"), coeffs,
+steps, threads, ms (median over repeats after warm-up), gflops (nominal plain
+NS flops / median time, see peer_common.ns_flops), ortho_err (max |s_i - 1|
+of the output, singular values from a float64 SVD), s_min, s_max, dtype
+and blas_threads (OpenBLAS pool size in effect, see peer_common.set_threads).
+Input: Gaussian N(0, 1), torch.manual_seed(seed).
+"""
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+
+from peer_common import (emit, ns_flops, orthogonalize, parse_shape,
+                         polar_express_coeffs, set_threads, time_median_ms)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+DEFAULT_SHAPES = ["768x768", "768x3072", "3072x768", "1024x4096"]
+
+
+def bench_shape(rows, cols, args):
+    torch.manual_seed(args.seed)
+    G = torch.randn(rows, cols, dtype=torch.float32)
+    coeffs = polar_express_coeffs(args.steps)
+    dtype = DTYPES[args.dtype]
+    with torch.no_grad():
+        ms = time_median_ms(lambda: orthogonalize(G, coeffs, dtype), args.repeats,
+                            warmup=args.warmup)
+        O = orthogonalize(G, coeffs, dtype)
+    s = np.linalg.svd(O.double().numpy(), compute_uv=False)
+    return {
+        "shape": f"{rows}x{cols}",
+        "method": "torch-ns",
+        "coeffs": "polar-express",
+        "steps": args.steps,
+        "threads": args.threads,
+        "blas_threads": args.blas_threads,
+        "dtype": args.dtype,
+        "ms": round(ms, 4),
+        "gflops": round(ns_flops(rows, cols, args.steps) / (ms * 1e6), 3),
+        "ortho_err": float(np.max(np.abs(s - 1.0))),
+        "s_min": float(s.min()),
+        "s_max": float(s.max()),
+    }
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shape", action="append", help="ROWSxCOLS (repeatable)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
+                    help="float32 is the bench's peer; bfloat16 is what the "
+                         "GPU reference does, for information")
+    ap.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = ap.parse_args(argv)
+    if args.threads < 1 or args.steps < 1 or args.repeats < 1 or args.warmup < 0:
+        ap.error("--threads, --steps and --repeats must be >= 1, --warmup >= 0")
+    try:
+        shapes = [parse_shape(s) for s in (args.shape or DEFAULT_SHAPES)]
+    except ValueError as e:
+        ap.error(str(e))
+    args.blas_threads = set_threads(args.threads)
+    for rows, cols in shapes:
+        emit(bench_shape(rows, cols, args), args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
