@@ -174,7 +174,7 @@ TEST(optim_muon_matches_reference)
                 tu_fill_normal(&rng, w[p], n, 1.0);
                 for (size_t i = 0; i < n; i++)
                     rw[p][i] = w[p][i];
-                char name[8];
+                char name[16];
                 snprintf(name, sizeof name, "m%d", p);
                 ASSERT_OK(muon_opt_add_param(opt, name, w[p], g[p], 2, shapes[p],
                                              MUON_ROLE_MATRIX, NULL));
