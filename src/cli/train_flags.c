@@ -108,8 +108,10 @@ int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_c
         (rc = cli_get_double(a, "momentum", c.momentum, 0, 0.9999, &c.momentum)))
         return rc;
     c.steps = steps;
-    /* the default warmup shrinks with short runs; an explicit one must fit */
-    if (!cli_count(a, "warmup") && warm > steps / 5)
+    /* the default warmup shrinks with short runs; an explicit one must fit.
+     * A resumed run keeps its checkpoint's warmup: shrinking it would change
+     * the schedule mid-run and break the bit-identical resume. */
+    if (!cli_count(a, "warmup") && !*resume && warm > steps / 5)
         warm = steps / 5;
     c.warmup = warm;
     c.eval_every = every;
