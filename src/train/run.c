@@ -145,6 +145,17 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
             train_ckpt_free(&ck);
             return 2;
         }
+        /* nothing left to run: going on would save the checkpoint's
+         * parameters under a smaller step (--stop-at below it) or report
+         * a run without a single step */
+        long end = c->stop_at > 0 ? c->stop_at : c->steps;
+        if (end <= ck.step) {
+            snprintf(err, errcap,
+                     "checkpoint %s is already at step %ld; %s %ld leaves nothing to run",
+                     resume, ck.step, c->stop_at > 0 ? "--stop-at" : "--steps", end);
+            train_ckpt_free(&ck);
+            return 2;
+        }
     }
     if (c->tokenizer == TOK_GPT2) {
         if (tok_load_gpt2_dir(&r->tok, c->bpe_dir, derr)) {
@@ -371,7 +382,9 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
         }
         double lr_now = c->lr * mult;
         metrics_write(&r.log, step, loss, lr_now, (double)tokens_per_step / dt, val);
-        progress_update(&pm, step, loss, val, (double)tokens_per_step / dt, now_s() - t_begin);
+        /* the ETA divides by the steps of this process, so its time only */
+        progress_update(&pm, step, loss, val, (double)tokens_per_step / dt,
+                        now_s() - t_begin - r.wall_offset);
     }
     progress_end(&pm);
     metrics_close(&r.log);
