@@ -70,6 +70,12 @@ size_t bench_peak_rss_bytes(void);
  * line on stdout, flush, and delete it. Returns 0, or 1 after a message. */
 int bench_emit_json(cJSON *o);
 
+/* Median ms of cblas_sgemm C (m x n) = A (m x k) op(B) on N(0, 1) inputs,
+ * op(B) = B^T (B n x k, the layers' x W^T) when trans_b, else B (k x n).
+ * BLAS threads as set by the caller. Returns 0 or 1 after a message. */
+int bench_gemm_time(const char *prog, long m, long n, long k, int trans_b, int warmup,
+                    int repeats, double *ms);
+
 /* --------------------------------------------------- model shape lists */
 
 typedef struct {
