@@ -11,9 +11,10 @@
 #include "cli/bench.h"
 #include "cli/cli.h"
 
-/* 256..1024 in steps of 64, the multiples of 96 in between (widths like 384,
- * 672, 864 that are not powers of two times small factors of 2 only), then
- * 1536 and 2048: about 80 s at 2 threads with 3 repeats. */
+/* 256..1024 in steps of 64, the multiples of 96 in between (widths with a
+ * factor 3, which BLAS blocks differently from powers of two), then 1536 and
+ * 2048: every multiple of 32 would double the run for little more to see.
+ * About 1.5 min at 2 threads with 3 repeats (docs/bench.md). */
 static const long default_widths[] = {256, 288, 320, 384, 448, 480, 512, 576, 640, 672,
                                       704, 768, 832, 864, 896, 960, 1024, 1536, 2048};
 #define N_DEFAULT_WIDTHS ((int)(sizeof default_widths / sizeof default_widths[0]))
