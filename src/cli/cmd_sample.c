@@ -71,7 +71,10 @@ static int generate(const train_ckpt *ck, const char *prompt, long n_tokens, dou
         tok_init_byte(&tok);
     int32_t *ids = NULL;
     size_t n = 0;
-    if (tok_encode(&tok, prompt, strlen(prompt), 1, &ids, &n, err)) {
+    /* without a prompt, start from a newline as the tokenizer encodes it
+     * (GPT-2's newline is id 198; id 10 is '+') */
+    const char *start = *prompt ? prompt : "\n";
+    if (tok_encode(&tok, start, strlen(start), 1, &ids, &n, err)) {
         fprintf(stderr, "muon sample: %s\n", err);
         tok_free(&tok);
         return 1;
@@ -95,7 +98,7 @@ static int generate(const train_ckpt *ck, const char *prompt, long n_tokens, dou
     if (n)
         memcpy(seq, ids, sizeof(int32_t) * n);
     else
-        seq[total++] = tok.vocab_size > 10 ? 10 : 0; /* start from a newline */
+        seq[total++] = 0; /* not reached: "\n" encodes to one token or more */
     for (long k = 0; k < n_tokens; k++) {
         int len = total > (size_t)T ? T : (int)total;
         memcpy(window, seq + total - (size_t)len, sizeof(int32_t) * (size_t)len);
