@@ -218,6 +218,31 @@ TEST(bench_fill_normal_independent_of_threads)
     free(b);
 }
 
+TEST(bench_fill_uniform_moments_and_range)
+{
+    const size_t n = 200001;
+    float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+    ASSERT(a && b);
+    int old = omp_get_max_threads();
+    omp_set_num_threads(1);
+    bench_fill_uniform(a, n, 5, 0.5);
+    omp_set_num_threads(2);
+    bench_fill_uniform(b, n, 5, 0.5);
+    omp_set_num_threads(old);
+    ASSERT(!memcmp(a, b, sizeof(float) * n));
+    double s = 0, s2 = 0, lim = 0.5 * sqrt(3.0) * (1 + 1e-6);
+    for (size_t i = 0; i < n; i++) {
+        ASSERT(fabs(a[i]) <= lim);
+        s += a[i];
+        s2 += (double)a[i] * a[i];
+    }
+    /* mean 0, variance 0.25 (uniform: variance of x^2 is 0.8 sigma^4) */
+    ASSERT_NEAR(s / (double)n, 0.0, 5 * 0.5 / sqrt((double)n));
+    ASSERT_NEAR(s2 / (double)n, 0.25, 5 * 0.25 * sqrt(0.8 / (double)n));
+    free(a);
+    free(b);
+}
+
 TEST(bench_median_odd_even)
 {
     double odd[] = {5, 1, 3}, even[] = {4, 1, 3, 2}, one[] = {7};

@@ -49,6 +49,24 @@ void bench_fill_normal(float *x, size_t n, uint64_t seed, double scale)
     }
 }
 
+void bench_fill_uniform(float *x, size_t n, uint64_t seed, double scale)
+{
+    const long chunks = (long)((n + FILL_CHUNK - 1) / FILL_CHUNK);
+    const double a = 2.0 * 1.7320508075688772 * scale / 4294967296.0; /* sqrt(3): std 1 */
+    const double b = 1.7320508075688772 * scale;
+#pragma omp parallel for schedule(static)
+    for (long c = 0; c < chunks; c++) {
+        uint64_t s = seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(c + 1));
+        size_t lo = (size_t)c * FILL_CHUNK, hi = lo + FILL_CHUNK < n ? lo + FILL_CHUNK : n;
+        for (size_t i = lo; i < hi; i += 2) {
+            uint64_t z = splitmix(&s); /* two 32-bit draws */
+            x[i] = (float)(a * (double)(uint32_t)z - b);
+            if (i + 1 < hi)
+                x[i + 1] = (float)(a * (double)(uint32_t)(z >> 32) - b);
+        }
+    }
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
