@@ -35,9 +35,9 @@ static int have_muon(void)
  * checks for intactness. */
 static const char *log_dir(void)
 {
-    static const char *d;
-    if (!d)
-        d = tu_tmpdir();
+    static char d[128]; /* a copy: tu_tmpdir reuses its buffers */
+    if (!d[0])
+        snprintf(d, sizeof d, "%s", tu_tmpdir());
     return d;
 }
 
