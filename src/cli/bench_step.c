@@ -5,6 +5,7 @@
  * of the 250M floats took a third of the run's time); the gradients stay the same across
  * steps (the cost does not depend on their values). Median over repeats
  * after warm-up steps. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@ static const cli_flag step_flags[] = {
      "optimizer threads, repeatable or a list 1,2 (default: OpenBLAS's setting)"},
     {"repeats", "R", CLI_VALUE, "timed steps, >= 1 (default 5)"},
     {"warmup", "W", CLI_VALUE, "untimed steps first, >= 0 (default 1)"},
-    {"seed", "S", CLI_VALUE, "seed of weights and gradients (default 1234)"},
+    {"seed", "SEED", CLI_VALUE, "seed of weights and gradients (default 1234)"},
     {"json", NULL, CLI_SWITCH, "one JSON object per line instead of text"},
 };
 #define N_STEP_FLAGS ((int)(sizeof step_flags / sizeof step_flags[0]))
@@ -168,7 +169,7 @@ int cli_bench_step(int argc, char **argv)
     if (!rc)
         rc = cli_get_int(&a, "warmup", 1, 0, 100000, &b.warmup);
     if (!rc)
-        rc = cli_get_long(&a, "seed", 1234, 0, (long)(~0UL >> 1), &seed);
+        rc = cli_get_long(&a, "seed", 1234, 0, LONG_MAX, &seed);
     if (!rc)
         rc = bench_thread_list(&a, &threads, &nthreads);
     bench_tensor *t = NULL;

@@ -4,6 +4,7 @@
  * the time split between the three phases, and peak resident memory against
  * the bytes the run accounts for (params + grads + optimizer state +
  * activations). */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ static const cli_flag train_flags[] = {
     {"steps", "S", CLI_VALUE, "steps in all, warm-up included (default 20)"},
     {"warmup", "W", CLI_VALUE, "untimed steps first, < S (default 3)"},
     {"optim", "O", CLI_VALUE, "muon | adamw | both (default both: AdamW, then Muon)"},
-    {"seed", "S", CLI_VALUE, "seed of the weights and tokens (default 1234)"},
+    {"seed", "SEED", CLI_VALUE, "seed of the weights and tokens (default 1234)"},
     {"json", NULL, CLI_SWITCH, "one JSON object per line instead of text"},
 };
 #define N_TRAIN_FLAGS ((int)(sizeof train_flags / sizeof train_flags[0]))
@@ -242,7 +243,7 @@ static int parse(cli_args *a, train_bench *b, int *optims)
                              c.dim, c.heads);
     long seed = 1234;
     if (!rc)
-        rc = cli_get_long(a, "seed", 1234, 0, (long)(~0UL >> 1), &seed);
+        rc = cli_get_long(a, "seed", 1234, 0, LONG_MAX, &seed);
     const char *o = cli_get_str(a, "optim", "both");
     if (!rc) {
         if (!strcmp(o, "both"))
