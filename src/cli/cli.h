@@ -16,7 +16,7 @@
 enum { CLI_OK = 0, CLI_RUNTIME = 1, CLI_USAGE = 2 };
 
 int cli_ortho(int argc, char **argv); /* cmd_ortho.c */
-int cli_bench(int argc, char **argv); /* cmd_bench.c: bench ortho, later step, train */
+int cli_bench(int argc, char **argv); /* cmd_bench.c: ortho, step, train, sgemm, sizing */
 int cli_train(int argc, char **argv);     /* cmd_train.c */
 int cli_compare(int argc, char **argv);   /* cmd_compare.c */
 int cli_sample(int argc, char **argv);    /* cmd_sample.c */

@@ -19,7 +19,7 @@ static const command commands[] = {
     {"sample", cli_sample, "generate text from a checkpoint"},
     {"ckpt-diff", cli_ckpt_diff, "largest parameter difference between two checkpoints"},
     {"ortho", cli_ortho, "orthogonalize a matrix from a .npy file"},
-    {"bench", cli_bench, "benchmarks: bench ortho (see 'muon bench --help')"},
+    {"bench", cli_bench, "benchmarks: bench ortho|step|train|sgemm|sizing"},
     /* a new subcommand: one row here, its declaration in cli.h */
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
