@@ -80,7 +80,7 @@ test-sanitize:
 	    -fno-sanitize-recover=undefined" test-c
 
 bench: all
-	sh bench/run.sh $(BUILD) $(PYTHON)
+	sh bench/run.sh $(BUILD) $(PYTHON) $(BENCH_FLAGS)
 
 # The README's main job.
 demo: all

@@ -1,0 +1,250 @@
+#!/usr/bin/python3
+"""`make bench`: the project and the PyTorch peer, one after the other in the
+same invocation, figure by figure (issue 4). For each figure it prints the
+project's time, the peer's, their ratio and both accuracies; it writes
+bench/results.json and docs/bench-results.md (with the machine's
+description).
+
+    /usr/bin/python3 bench/report.py --build build [--quick] [--threads 1,2]
+
+Both sides get the same environment; the peer runs with /usr/bin/python3 and
+Debian's python3-torch. --quick shrinks repeats for a smoke run.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SHAPES = ["768x768", "768x3072", "3072x768", "1024x4096"]
+MODELS = [  # (label, dim, layers, heads, context, batch)
+    ("default", 128, 4, 4, 128, 16),
+    ("wide", 512, 8, 8, 256, 8),
+]
+
+
+def run_json(cmd, env=None):
+    """Run a command and return its JSON lines (other lines are echoed)."""
+    print("  $ " + " ".join(cmd), flush=True)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=env)
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr)
+        raise SystemExit(f"bench: command failed ({p.returncode}): {' '.join(cmd)}")
+    out = []
+    for line in p.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def machine():
+    info = {"platform": platform.platform(), "python": platform.python_version()}
+    try:
+        lscpu = subprocess.run(["lscpu"], stdout=subprocess.PIPE, text=True).stdout
+        for line in lscpu.splitlines():
+            k, _, v = line.partition(":")
+            if k.strip() in ("Model name", "CPU(s)", "L2 cache", "L3 cache"):
+                info[k.strip()] = v.strip()
+        info["avx512"] = "avx512f" in lscpu
+    except OSError:
+        pass
+    try:
+        import torch
+        info["torch"] = torch.__version__
+        info["torch_blas"] = [l.strip() for l in torch.__config__.show().splitlines()
+                              if "BLAS" in l or "LAPACK" in l][:3]
+    except Exception as e:  # noqa: BLE001 - describe what failed
+        info["torch"] = f"unavailable: {e}"
+    try:
+        ob = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libopenblas0-pthread"],
+                            stdout=subprocess.PIPE, text=True).stdout
+        info["openblas"] = ob or "unknown"
+    except OSError:
+        info["openblas"] = "unknown"
+    return info
+
+
+def ratio(peer, ours):
+    return peer / ours if ours and peer else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--data", default=None, help="text file for the peer's training data")
+    args = ap.parse_args()
+    muon = os.path.join(args.build, "muon")
+    py = sys.executable
+    threads = [int(t) for t in args.threads.split(",")]
+    env = dict(os.environ)
+    if "OMP_WAIT_POLICY" not in env and "GOMP_SPINCOUNT" not in env:
+        env["GOMP_SPINCOUNT"] = "1000"  # what build/muon uses; the peer gets the same
+    data = args.data
+    for cand in [os.path.join(ROOT, "..", "shared", "data", "tinyshakespeare.txt"),
+                 "/usr/share/games/fortunes/cookie"]:
+        if data is None and os.path.exists(cand):
+            data = cand
+    rep_o, rep_s, steps_t = ("3", "2", "6") if args.quick else ("10", "3", "12")
+
+    res = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+           "machine": machine(), "ortho": [], "step": [], "train": [], "sgemm": [],
+           "memory": [], "sizing": []}
+    print("machine:", json.dumps(res["machine"]), flush=True)
+
+    for t in threads:
+        print(f"\n== orthogonalization, polar-express, 5 steps, {t} thread(s)", flush=True)
+        ours = run_json([muon, "bench", "ortho", "--shape", ",".join(SHAPES), "--coeffs",
+                         "polar-express", "--steps", "5", "--threads", str(t), "--repeats",
+                         rep_o, "--json"], env)
+        peer = run_json([py, os.path.join(HERE, "peer_ortho.py"), "--threads", str(t),
+                         "--steps", "5", "--repeats", rep_o, "--json"] +
+                        sum([["--shape", s] for s in SHAPES], []), env)
+        sg = run_json([muon, "bench", "sgemm", "--shape", ",".join(SHAPES), "--threads",
+                       str(t), "--json"], env)
+        res["sgemm"] += sg
+        for o in ours:
+            p = next(x for x in peer if x["shape"] == o["shape"])
+            r_, c_ = (int(v) for v in o["shape"].split("x"))
+            mn, mx = min(r_, c_), max(r_, c_)
+            # the GEMMs NS itself runs for this shape: X X^T and B X
+            rates = [x["gflops"] for x in sg
+                     if (x.get("kind") == "gram" and x["m"] == mn and x["k"] == mx)
+                     or (x.get("kind") == "apply" and x["m"] == mn and x["n"] == mx)]
+            sgemm_rate = max(rates) if rates else None
+            row = {"shape": o["shape"], "threads": t, "method": o["method"],
+                   "ms": o["ms"], "peer_ms": p["ms"], "speedup": ratio(p["ms"], o["ms"]),
+                   "ortho_err": o["ortho_err"], "peer_ortho_err": p["ortho_err"],
+                   "gflops": o["gflops"], "sgemm_gflops": sgemm_rate,
+                   "sgemm_fraction": o["gflops"] / sgemm_rate if sgemm_rate else None}
+            res["ortho"].append(row)
+            print(f"  {o['shape']:>10} ours {o['ms']:8.1f} ms ({o['method']}, err "
+                  f"{o['ortho_err']:.3f})  torch {p['ms']:8.1f} ms (err {p['ortho_err']:.3f})"
+                  f"  ratio {row['speedup']:.2f}x  "
+                  f"{o['gflops']:.0f} GFLOP/s = {100 * (row['sgemm_fraction'] or 0):.0f}% "
+                  f"of SGEMM", flush=True)
+
+    for t in threads:
+        print(f"\n== optimizer step, GPT-2 small shapes, {t} thread(s)", flush=True)
+        o = run_json([muon, "bench", "step", "--model", "gpt2-small", "--threads", str(t),
+                      "--repeats", rep_s, "--json"], env)[0]
+        p = run_json([py, os.path.join(HERE, "peer_step.py"), "--model", "gpt2-small",
+                      "--threads", str(t), "--repeats", rep_s, "--json"], env)[0]
+        row = {"threads": t, "ms": o["ms"], "peer_ms": p["ms"],
+               "speedup": ratio(p["ms"], o["ms"]), "params": o["params"]}
+        res["step"].append(row)
+        print(f"  ours {o['ms']:.0f} ms  torch {p['ms']:.0f} ms  ratio {row['speedup']:.2f}x",
+              flush=True)
+
+    for label, d, l, h, tt, b in MODELS:
+        for t in threads:
+            print(f"\n== training {label} (d={d} L={l} T={tt} B={b}), {t} thread(s)",
+                  flush=True)
+            ours = run_json([muon, "bench", "train", "--dim", str(d), "--layers", str(l),
+                             "--heads", str(h), "--context", str(tt), "--batch", str(b),
+                             "--threads", str(t), "--steps", steps_t, "--json"], env)
+            for o in ours:
+                p = run_json([py, os.path.join(HERE, "peer_train.py"), "--dim", str(d),
+                              "--layers", str(l), "--heads", str(h), "--context", str(tt),
+                              "--batch", str(b), "--threads", str(t), "--steps", steps_t,
+                              "--optim", o["optim"], "--data", data, "--json"], env)[-1]
+                row = {"model": label, "dim": d, "layers": l, "context": tt, "batch": b,
+                       "threads": t, "optim": o["optim"], "tokens_per_s": o["tokens_per_s"],
+                       "peer_tokens_per_s": p["tokens_per_s"],
+                       "speedup": ratio(o["tokens_per_s"], p["tokens_per_s"]),
+                       "fwd_ms": o["fwd_ms"], "bwd_ms": o["bwd_ms"], "opt_ms": o["opt_ms"]}
+                res["train"].append(row)
+                print(f"  {o['optim']:>5} ours {o['tokens_per_s']:8.0f} tok/s  torch "
+                      f"{p['tokens_per_s']:8.0f} tok/s  ratio {row['speedup']:.2f}x", flush=True)
+
+    print("\n== peak memory of a training run (one optimizer per process)", flush=True)
+    for label, d, l, h, tt, b in MODELS:
+        for optim in ("adamw", "muon"):
+            o = run_json([muon, "bench", "train", "--dim", str(d), "--layers", str(l),
+                          "--heads", str(h), "--context", str(tt), "--batch", str(b),
+                          "--steps", "4", "--optim", optim, "--json"], env)[0]
+            res["memory"].append({"model": label, "optim": optim,
+                                  "peak_rss_bytes": o["peak_rss_bytes"],
+                                  "accounted_bytes": o["accounted_bytes"],
+                                  "ratio": o["rss_ratio"]})
+            print(f"  {label:>7} {optim:>5}: peak {o['peak_rss_bytes'] / 2**20:.1f} MiB, "
+                  f"accounted {o['accounted_bytes'] / 2**20:.1f} MiB, "
+                  f"ratio {o['rss_ratio']:.2f}", flush=True)
+
+    print("\n== sizing table", flush=True)
+    sz = ["--widths", "256,384,512,768,1024"] if args.quick else []
+    res["sizing"] = run_json([muon, "bench", "sizing", "--threads", str(max(threads)),
+                              "--json"] + sz, env)
+
+    with open(os.path.join(HERE, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    write_markdown(res, os.path.join(ROOT, "docs", "bench-results.md"), args)
+    print("\nwrote bench/results.json and docs/bench-results.md")
+
+
+def fmt(x, nd=2):
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def write_markdown(res, path, args):
+    m = res["machine"]
+    L = [f"# Benchmark results ({res['date']})", "",
+         "Made by `make bench` (`/usr/bin/python3 bench/report.py --build build"
+         + (" --quick" if args.quick else "") + "`). Machine: "
+         f"{m.get('Model name', '?')}, {m.get('CPU(s)', '?')} cores, L2 {m.get('L2 cache', '?')}, "
+         f"AVX-512 {'yes' if m.get('avx512') else 'no'}; OpenBLAS {m.get('openblas')}; "
+         f"peer: PyTorch {m.get('torch')} (`{'; '.join(m.get('torch_blas', []))}`).", "",
+         "## 1. Orthogonalization (polar-express, 5 steps, float32)", "",
+         "| shape | threads | ours (method) | PyTorch plain NS | ratio | ortho err ours / torch "
+         "| GFLOP/s | % of SGEMM |", "|---|---|---|---|---|---|---|---|"]
+    for r in res["ortho"]:
+        L.append(f"| {r['shape']} | {r['threads']} | {r['ms']:.1f} ms ({r['method']}) | "
+                 f"{r['peer_ms']:.1f} ms | {fmt(r['speedup'])}x | {r['ortho_err']:.4f} / "
+                 f"{r['peer_ortho_err']:.4f} | {r['gflops']:.0f} | "
+                 f"{fmt(100 * r['sgemm_fraction'] if r['sgemm_fraction'] else None, 0)}% |")
+    L += ["", "## 2. Optimizer step, GPT-2 small shapes (hybrid Muon + AdamW)", "",
+          "| threads | ours | PyTorch | ratio |", "|---|---|---|---|"]
+    for r in res["step"]:
+        L.append(f"| {r['threads']} | {r['ms']:.0f} ms | {r['peer_ms']:.0f} ms | "
+                 f"{fmt(r['speedup'])}x |")
+    L += ["", "## 3. Training throughput (forward + backward + step)", "",
+          "| model | threads | optimizer | ours tokens/s | PyTorch tokens/s | ratio | "
+          "ours fwd / bwd / opt ms |", "|---|---|---|---|---|---|---|"]
+    for r in res["train"]:
+        L.append(f"| {r['model']} (d={r['dim']}, L={r['layers']}, T={r['context']}, "
+                 f"B={r['batch']}) | {r['threads']} | {r['optim']} | {r['tokens_per_s']:.0f} | "
+                 f"{r['peer_tokens_per_s']:.0f} | {fmt(r['speedup'])}x | "
+                 f"{r['fwd_ms']:.1f} / {r['bwd_ms']:.1f} / {r['opt_ms']:.1f} |")
+    L += ["", "## 4. The machine's SGEMM rate", "", "| kind | m x n x k | threads | GFLOP/s |",
+          "|---|---|---|---|"]
+    for r in res["sgemm"]:
+        L.append(f"| {r.get('kind')} | {r.get('m')} x {r.get('n')} x {r.get('k')} | "
+                 f"{r['threads']} | {r['gflops']:.0f} |")
+    L += ["", "## 5. Peak memory of a training run", "",
+          "| model | optimizer | peak RSS | params + grads + state + activations | ratio |",
+          "|---|---|---|---|---|"]
+    for r in res["memory"]:
+        L.append(f"| {r['model']} | {r['optim']} | {r['peak_rss_bytes'] / 2**20:.1f} MiB | "
+                 f"{r['accounted_bytes'] / 2**20:.1f} MiB | {r['ratio']:.2f} |")
+    L += ["", "## 6. Sizing: GFLOP/s against model width", ""]
+    if res["sizing"]:
+        keys = [k for k in res["sizing"][0] if k not in ("bench", "threads", "tokens")]
+        L.append("| " + " | ".join(keys) + " |")
+        L.append("|" + "---|" * len(keys))
+        for r in res["sizing"]:
+            L.append("| " + " | ".join(fmt(r[k], 1) if isinstance(r[k], float) else str(r[k])
+                                       for k in keys) + " |")
+    with open(path, "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+if __name__ == "__main__":
+    main()
