@@ -35,8 +35,8 @@
 const cli_flag cli_train_flag_table[] = {
     COMMON_FLAGS,
     {"optim", "O", CLI_VALUE, "muon (hybrid: Muon + AdamW) | adamw (default muon)"},
-    {"lr", "X", CLI_VALUE, "learning rate (Muon group, or all for adamw; default 4e-3)"},
-    {"adam-lr", "X", CLI_VALUE, "learning rate of the hybrid's AdamW group (default 4e-3)"},
+    {"lr", "X", CLI_VALUE, "learning rate (both groups; default 0.016 muon, 0.004 adamw)"},
+    {"adam-lr", "X", CLI_VALUE, "learning rate of the hybrid's AdamW group (default: --lr)"},
     {"stop-at", "K", CLI_VALUE, "stop after step K with a checkpoint, as an interruption"},
     {"resume", "CKPT", CLI_VALUE, "continue from a checkpoint.bin to --steps"},
 };
@@ -44,7 +44,7 @@ const int cli_train_flag_count = (int)(sizeof cli_train_flag_table / sizeof cli_
 
 const cli_flag cli_compare_flag_table[] = {
     COMMON_FLAGS,
-    {"lr-grid", "LIST", CLI_VALUE, "learning rates swept for both optimizers (comma list)"},
+    {"lr-grid", "LIST", CLI_VALUE, "rates swept for both optimizers (default 0.002,0.004,...,0.032)"},
     {"sweep-steps", "N", CLI_VALUE, "steps of each sweep run (default steps/4)"},
 };
 const int cli_compare_flag_count =
@@ -145,6 +145,11 @@ int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_c
             else
                 return cli_usage_error(a, "--optim must be muon or adamw, got '%s'", s);
         }
+        /* Default rates: the best of each optimizer in `muon compare`'s
+         * sweep at the default model (docs/cli.md); a resume keeps its own */
+        if (!*resume)
+            c.lr = c.adam_lr = c.optim == MUON_ALGO_ADAMW ? TRAIN_DEFAULT_ADAMW_LR
+                                                          : TRAIN_DEFAULT_MUON_LR;
         if ((rc = cli_get_double(a, "lr", c.lr, 1e-12, 100, &c.lr)))
             return rc;
         /* the hybrid's AdamW group follows --lr unless given its own */

@@ -26,9 +26,11 @@ compare_config compare_config_default(void)
     compare_config c;
     memset(&c, 0, sizeof c);
     c.base = train_config_default();
+    /* brackets both optimizers' best at the default model: AdamW 4e-3,
+     * Muon 1.6e-2 (measured on tinyshakespeare) */
     c.n_grid = 5;
     for (int i = 0; i < c.n_grid; i++)
-        c.grid[i] = 1e-3 * (double)(1 << i);
+        c.grid[i] = 2e-3 * (double)(1 << i);
     c.sweep_steps = 0; /* steps / 4 */
     c.max_extend = 3;
     return c;

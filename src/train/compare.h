@@ -17,7 +17,7 @@ typedef struct {
     int max_extend;                 /* grid extensions when the best is at an edge */
 } compare_config;
 
-/* Default grid: 1e-3 * 2^k, k = 0..4 (1e-3 .. 1.6e-2). */
+/* Default grid: 2e-3 * 2^k, k = 0..4 (2e-3 .. 3.2e-2). */
 compare_config compare_config_default(void);
 
 /* Runs the sweep and the two final runs, writes DIR/report.md,

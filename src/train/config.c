@@ -17,8 +17,8 @@ train_config train_config_default(void)
     c.model = gpt_config_default();
     c.batch = 16;
     c.optim = MUON_ALGO_MUON;
-    c.lr = 4e-3;
-    c.adam_lr = 4e-3;
+    c.lr = TRAIN_DEFAULT_MUON_LR;
+    c.adam_lr = TRAIN_DEFAULT_MUON_LR;
     c.weight_decay = 0.0;
     c.momentum = 0.95;
     c.adam_beta1 = 0.9;

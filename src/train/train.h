@@ -13,6 +13,10 @@
 
 #define TRAIN_PATH_MAX 1024
 #define TRAIN_ERR_LEN 512
+/* The best rates of `muon compare`'s sweep at the default model on
+ * tinyshakespeare (400 steps): AdamW 4e-3, the Muon hybrid 1.6e-2. */
+#define TRAIN_DEFAULT_ADAMW_LR 4e-3
+#define TRAIN_DEFAULT_MUON_LR 1.6e-2
 
 typedef enum { TRAIN_PROGRESS_AUTO = 0, TRAIN_PROGRESS_LINES, TRAIN_PROGRESS_QUIET } train_progress;
 
