@@ -11,6 +11,7 @@
 #include "harness.h"
 #include "nn/gpt.h"
 #include "nn/layers.h"
+#include "nn/vexp.h"
 #include "testutil.h"
 
 #define FD_EPS 1e-6
@@ -473,6 +474,34 @@ static double xent_loss(const double *z, void *vc)
 {
     xent_ctx *c = vc;
     return ref_xent(z, c->tgt, c->N, c->V);
+}
+
+/* nn_expf against exp in double over its whole normal range (a dense grid
+ * plus random points), and its limits: 0 below, inf above, NaN kept. */
+TEST(nn_vexp)
+{
+    enum { n = 200001 };
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    tu_rng r;
+    tu_seed(&r, mt_seed + 21);
+    for (int i = 0; i < n; i++)
+        x[i] = i % 2 ? (float)(-86.6 + 175.3 * i / (n - 1))
+                     : (float)(-86.6 + 175.3 * tu_uniform(&r));
+#pragma omp simd
+    for (int i = 0; i < n; i++)
+        y[i] = nn_expf(x[i]);
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double e = exp((double)x[i]);
+        worst = fmax(worst, fabs(y[i] - e) / e);
+    }
+    ASSERT_LE(worst, 3e-7);
+    ASSERT(nn_expf(0.0f) == 1.0f);
+    ASSERT(nn_expf(-100.0f) == 0.0f && nn_expf(-INFINITY) == 0.0f);
+    ASSERT(isinf(nn_expf(89.0f)) && isinf(nn_expf(INFINITY)));
+    ASSERT(isnan(nn_expf(NAN)));
+    free(x);
+    free(y);
 }
 
 TEST(nn_xent_fused)

@@ -17,19 +17,26 @@
 #include <cblas.h>
 #include <math.h>
 
+#include "nn/vexp.h"
+
 /* Softmax of row t over columns 0..t of p (length T); columns > t are the
- * causal mask and get probability 0. */
+ * causal mask and get probability 0. The loops vectorize (nn_expf, simd
+ * reductions); the summation order is fixed by the code, not the threads. */
 static void causal_softmax_row(float *p, int t, int T)
 {
     float mx = p[0];
+#pragma omp simd reduction(max : mx)
     for (int j = 1; j <= t; j++)
         mx = p[j] > mx ? p[j] : mx;
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (int j = 0; j <= t; j++) {
-        p[j] = expf(p[j] - mx);
-        sum += p[j];
+        float e = nn_expf(p[j] - mx);
+        p[j] = e;
+        sum += e;
     }
     float inv = 1.0f / sum;
+#pragma omp simd
     for (int j = 0; j <= t; j++)
         p[j] *= inv;
     for (int j = t + 1; j < T; j++)
@@ -69,14 +76,6 @@ void nn_attention_forward(float *out, float *att, const float *qkv, int B, int T
     openblas_set_num_threads(old);
 }
 
-/* rows x hd block with leading dimension ld set to zero */
-static void zero_rows(float *x, int rows, int hd, int ld)
-{
-    for (int t = 0; t < rows; t++)
-        for (int i = 0; i < hd; i++)
-            x[(size_t)t * ld + i] = 0.0f;
-}
-
 void nn_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
                            const float *att, int B, int T, int D, int H)
 {
@@ -94,26 +93,30 @@ void nn_attention_backward(float *dqkv, float *scratch, const float *dout, const
         const float *p = att + (size_t)bh * T * T;
         const float *dO = dout + (size_t)b * T * D + (size_t)h * hd;
         float *ds = scratch + (size_t)bh * T * T;
-        /* dk and dv collect contributions from every later query block */
-        zero_rows(dk, T, hd, ld);
-        zero_rows(dv, T, hd, ld);
-        for (int r0 = 0; r0 < T; r0 += ROWS) {
+        /* dk and dv collect contributions from every query block at or
+         * after their own rows; the last block meets all T keys, so going
+         * backwards its products (beta = 0) initialise them: no zeroing. */
+        int last = (T - 1) / ROWS * ROWS;
+        for (int r0 = last; r0 >= 0; r0 -= ROWS) {
             int r1 = r0 + ROWS < T ? r0 + ROWS : T, nr = r1 - r0;
+            float beta = r0 == last ? 0.0f : 1.0f;
             const float *pr = p + (size_t)r0 * T, *dOr = dO + (size_t)r0 * D;
             float *dsr = ds + (size_t)r0 * T;
             /* dP = dO v^T, dv += P^T dO */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, r1, hd, 1.0f, dOr, D, v, ld,
                         0.0f, dsr, T);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1, hd, nr, 1.0f, pr, T, dOr, D,
-                        1.0f, dv, ld);
+                        beta, dv, ld);
             /* softmax backward, with the 1/sqrt(hd) of the scores folded in:
              * dS = scale * P (dP - rowsum(P dP)); masked entries have P = 0 */
             for (int t = r0; t < r1; t++) {
                 const float *prow = p + (size_t)t * T;
                 float *drow = ds + (size_t)t * T;
                 float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
                 for (int j = 0; j <= t; j++)
                     dot += prow[j] * drow[j];
+#pragma omp simd
                 for (int j = 0; j <= t; j++)
                     drow[j] = scale * prow[j] * (drow[j] - dot);
                 for (int j = t + 1; j < r1; j++)
@@ -123,7 +126,7 @@ void nn_attention_backward(float *dqkv, float *scratch, const float *dout, const
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, r1, 1.0f, dsr, T, k, ld,
                         0.0f, dq + (size_t)r0 * ld, ld);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1, hd, nr, 1.0f, dsr, T,
-                        q + (size_t)r0 * ld, ld, 1.0f, dk, ld);
+                        q + (size_t)r0 * ld, ld, beta, dk, ld);
         }
     }
     openblas_set_num_threads(old);

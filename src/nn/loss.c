@@ -5,6 +5,8 @@
 
 #include <math.h>
 
+#include "nn/vexp.h"
+
 float nn_crossentropy_fused(float *logits, float *losses, const int32_t *targets, int N, int V,
                             float dscale)
 {
@@ -12,17 +14,21 @@ float nn_crossentropy_fused(float *logits, float *losses, const int32_t *targets
     for (int n = 0; n < N; n++) {
         float *z = logits + (size_t)n * V;
         float mx = z[0];
+#pragma omp simd reduction(max : mx)
         for (int j = 1; j < V; j++)
             mx = z[j] > mx ? z[j] : mx;
         int tgt = targets[n];
         float zt = z[tgt] - mx; /* kept before the row is overwritten */
         float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int j = 0; j < V; j++) {
-            z[j] = expf(z[j] - mx);
-            sum += z[j];
+            float e = nn_expf(z[j] - mx);
+            z[j] = e;
+            sum += e;
         }
         losses[n] = logf(sum) - zt;
         float inv = dscale / sum;
+#pragma omp simd
         for (int j = 0; j < V; j++)
             z[j] *= inv;
         z[tgt] -= dscale;
