@@ -218,10 +218,14 @@ TEST(nn_rmsnorm)
     memcpy(dg0, dg, sizeof dg0);
     double *xd = to_double(x, N * D), *gd = to_double(g, D), *R = to_double(dy, N * D);
     double yd[N * D], fdx[N * D], fdg[D];
-    nn_rmsnorm_forward(y, rstd, x, g, N, D);
+    float *cp = malloc(sizeof(float) * N * D), *dxw = malloc(sizeof(float) * N * D);
+    nn_rmsnorm_forward(y, rstd, x, g, N, D, cp);
+    ASSERT(memcmp(cp, x, sizeof(float) * N * D) == 0); /* the residual copy */
     ref_rmsnorm(xd, gd, yd, N, D);
     ASSERT_LE(max_rel_err(y, yd, N * D), 1e-5);
-    nn_rmsnorm_backward(dx, dg, dy, x, g, rstd, N, D);
+    nn_rmsnorm_forward(y, rstd, x, g, N, D, NULL); /* no copy */
+    ASSERT_LE(max_rel_err(y, yd, N * D), 1e-5);
+    nn_rmsnorm_backward(dx, dg, dy, x, g, rstd, N, D, 1);
     rms_ctx c = {N, D, R, gd};
     fd_grad(rms_loss_x, xd, N * D, &c, fdx);
     c.other = xd;
@@ -230,6 +234,13 @@ TEST(nn_rmsnorm)
         ASSERT_NEAR(dx[i] - dx0[i], fdx[i], 1e-4 * fmax(1, fabs(fdx[i])));
     for (int i = 0; i < D; i++)
         ASSERT_NEAR(dg[i] - dg0[i], fdg[i], 1e-4 * fmax(1, fabs(fdg[i])));
+    for (int i = 0; i < N * D; i++)
+        dxw[i] = 1e9f;
+    nn_rmsnorm_backward(dxw, dg, dy, x, g, rstd, N, D, 0); /* written, not accumulated */
+    for (int i = 0; i < N * D; i++)
+        ASSERT_NEAR(dxw[i], fdx[i], 1e-4 * fmax(1, fabs(fdx[i])));
+    free(cp);
+    free(dxw);
     free(x);
     free(g);
     free(dy);
@@ -278,9 +289,16 @@ TEST(nn_linear)
         dx[i] = 1e9f; /* written, not accumulated */
     double *xd = to_double(x, N * IN), *Wd = to_double(W, OUT * IN), *R = to_double(dy, N * OUT);
     double yd[N * OUT], fdx[N * IN], fdw[OUT * IN];
-    nn_linear_forward(y, x, W, N, IN, OUT);
+    for (int i = 0; i < N * OUT; i++)
+        y[i] = 1e9f; /* written, not accumulated */
+    nn_linear_forward(y, x, W, N, IN, OUT, 0);
     ref_linear(xd, Wd, yd, N, IN, OUT);
     ASSERT_LE(max_rel_err(y, yd, N * OUT), 1e-5);
+    for (int i = 0; i < N * OUT; i++) /* with add: y = 1 + x W^T */
+        y[i] = 1.0f;
+    nn_linear_forward(y, x, W, N, IN, OUT, 1);
+    for (int i = 0; i < N * OUT; i++)
+        ASSERT_NEAR(y[i], 1.0 + yd[i], 1e-5 * fmax(1, fabs(yd[i])));
     nn_linear_backward(dx, dW, dy, x, W, N, IN, OUT);
     lin_ctx c = {N, IN, OUT, R, Wd};
     fd_grad(lin_loss_x, xd, N * IN, &c, fdx);

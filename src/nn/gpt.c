@@ -339,26 +339,25 @@ float gpt_forward(gpt_model *m, const int32_t *tokens, const int32_t *targets, i
     m->T = T;
     m->grad_ready = 0;
     memcpy(m->tokens, tokens, (size_t)N * sizeof *tokens);
-    float *tmp = m->dD; /* backward scratch doubles as the forward's (N, D) temporary */
     nn_embedding_forward(m->x[0], tokens, m->wte, N, D);
+    /* Each rmsnorm also copies its input into the next residual buffer and
+     * the branch's output projection adds into that copy: no separate
+     * residual pass, no temporary, no zeroing of the product's output. */
     for (int l = 0; l < c->layers; l++) {
         const gpt_block *w = &m->w[l];
         gpt_acts *a = &m->acts[l];
-        nn_rmsnorm_forward(a->h1, a->rstd1, m->x[l], w->ln1, N, D);
-        nn_linear_forward(a->qkv, a->h1, w->qkv, N, D, 3 * D);
-        nn_rope_forward(a->qkv, N, T, 3 * D, H, hd, m->rope_cos, m->rope_sin);
-        nn_rope_forward(a->qkv + D, N, T, 3 * D, H, hd, m->rope_cos, m->rope_sin);
+        nn_rmsnorm_forward(a->h1, a->rstd1, m->x[l], w->ln1, N, D, a->xmid);
+        nn_linear_forward(a->qkv, a->h1, w->qkv, N, D, 3 * D, 0);
+        nn_rope_forward(a->qkv, N, T, 3 * D, 2 * H, hd, m->rope_cos, m->rope_sin); /* q and k */
         nn_attention_forward(a->a, a->att, a->qkv, B, T, D, H);
-        nn_linear_forward(tmp, a->a, w->attn_out, N, D, D);
-        nn_residual_forward(a->xmid, m->x[l], tmp, (size_t)N * D);
-        nn_rmsnorm_forward(a->h2, a->rstd2, a->xmid, w->ln2, N, D);
-        nn_linear_forward(a->pre, a->h2, w->fc, N, D, 4 * D);
+        nn_linear_forward(a->xmid, a->a, w->attn_out, N, D, D, 1);
+        nn_rmsnorm_forward(a->h2, a->rstd2, a->xmid, w->ln2, N, D, m->x[l + 1]);
+        nn_linear_forward(a->pre, a->h2, w->fc, N, D, 4 * D, 0);
         nn_relu2_forward(a->act, a->pre, (size_t)N * 4 * D);
-        nn_linear_forward(tmp, a->act, w->proj, N, 4 * D, D);
-        nn_residual_forward(m->x[l + 1], a->xmid, tmp, (size_t)N * D);
+        nn_linear_forward(m->x[l + 1], a->act, w->proj, N, 4 * D, D, 1);
     }
-    nn_rmsnorm_forward(m->hf, m->rstdf, m->x[c->layers], m->lnf, N, D);
-    nn_linear_forward(m->logits, m->hf, m->head, N, D, V);
+    nn_rmsnorm_forward(m->hf, m->rstdf, m->x[c->layers], m->lnf, N, D, NULL);
+    nn_linear_forward(m->logits, m->hf, m->head, N, D, V, 0);
     if (!targets)
         return 0.0f;
     m->grad_ready = 1;
@@ -377,8 +376,7 @@ muon_status gpt_backward(gpt_model *m)
     /* dres is d loss / d residual stream; the residual adds pass it through
      * unchanged, and every rmsnorm backward adds its branch into it. */
     nn_linear_backward(m->dD, m->g_head, m->logits, m->hf, m->head, N, D, V);
-    memset(m->dres, 0, (size_t)N * D * sizeof(float));
-    nn_rmsnorm_backward(m->dres, m->g_lnf, m->dD, m->x[c->layers], m->lnf, m->rstdf, N, D);
+    nn_rmsnorm_backward(m->dres, m->g_lnf, m->dD, m->x[c->layers], m->lnf, m->rstdf, N, D, 0);
     for (int l = c->layers - 1; l >= 0; l--) {
         const gpt_block *w = &m->w[l];
         const gpt_block *g = &m->g[l];
@@ -386,13 +384,12 @@ muon_status gpt_backward(gpt_model *m)
         nn_linear_backward(m->d4, g->proj, m->dres, a->act, w->proj, N, 4 * D, D);
         nn_relu2_backward(m->d4, m->d4, a->pre, (size_t)N * 4 * D);
         nn_linear_backward(m->dD, g->fc, m->d4, a->h2, w->fc, N, D, 4 * D);
-        nn_rmsnorm_backward(m->dres, g->ln2, m->dD, a->xmid, w->ln2, a->rstd2, N, D);
+        nn_rmsnorm_backward(m->dres, g->ln2, m->dD, a->xmid, w->ln2, a->rstd2, N, D, 1);
         nn_linear_backward(m->dD, g->attn_out, m->dres, a->a, w->attn_out, N, D, D);
         nn_attention_backward(m->dqkv, m->datt, m->dD, a->qkv, a->att, B, T, D, H);
-        nn_rope_backward(m->dqkv, N, T, 3 * D, H, hd, m->rope_cos, m->rope_sin);
-        nn_rope_backward(m->dqkv + D, N, T, 3 * D, H, hd, m->rope_cos, m->rope_sin);
+        nn_rope_backward(m->dqkv, N, T, 3 * D, 2 * H, hd, m->rope_cos, m->rope_sin);
         nn_linear_backward(m->dD, g->qkv, m->dqkv, a->h1, w->qkv, N, D, 3 * D);
-        nn_rmsnorm_backward(m->dres, g->ln1, m->dD, m->x[l], w->ln1, a->rstd1, N, D);
+        nn_rmsnorm_backward(m->dres, g->ln1, m->dD, m->x[l], w->ln1, a->rstd1, N, D, 1);
     }
     nn_embedding_backward(m->g_wte, m->dres, m->tokens, N, D);
     return MUON_OK;

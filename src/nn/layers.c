@@ -36,7 +36,8 @@ void nn_embedding_backward(float *dwte, const float *dout, const int32_t *tokens
     }
 }
 
-void nn_rmsnorm_forward(float *out, float *rstd, const float *x, const float *g, int N, int D)
+void nn_rmsnorm_forward(float *out, float *rstd, const float *x, const float *g, int N, int D,
+                        float *copy)
 {
 #pragma omp parallel for schedule(static) if (BIG((size_t)N * D))
     for (int n = 0; n < N; n++) {
@@ -48,13 +49,16 @@ void nn_rmsnorm_forward(float *out, float *rstd, const float *x, const float *g,
             ss += xr[i] * xr[i];
         float r = 1.0f / sqrtf(ss / (float)D + NN_RMSNORM_EPS);
         rstd[n] = r;
+#pragma omp simd
         for (int i = 0; i < D; i++)
             o[i] = xr[i] * r * g[i];
+        if (copy)
+            memcpy(copy + (size_t)n * D, xr, (size_t)D * sizeof(float));
     }
 }
 
 void nn_rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x, const float *g,
-                         const float *rstd, int N, int D)
+                         const float *rstd, int N, int D, int accumulate)
 {
     /* y_i = g_i x_i r with r = (mean(x^2) + eps)^-1/2, so
      * dx_j = r (g_j dy_j - x_j r^2 / D * sum_i g_i dy_i x_i). */
@@ -67,8 +71,15 @@ void nn_rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x
         for (int i = 0; i < D; i++)
             dot += g[i] * dy[i] * xr[i];
         float c = dot * r * r / (float)D;
-        for (int i = 0; i < D; i++)
-            d[i] += r * (g[i] * dy[i] - xr[i] * c);
+        if (accumulate) {
+#pragma omp simd
+            for (int i = 0; i < D; i++)
+                d[i] += r * (g[i] * dy[i] - xr[i] * c);
+        } else {
+#pragma omp simd
+            for (int i = 0; i < D; i++)
+                d[i] = r * (g[i] * dy[i] - xr[i] * c);
+        }
     }
     int nblk = (D + COLS - 1) / COLS;
 #pragma omp parallel for schedule(static) if (BIG((size_t)N * D))
@@ -86,10 +97,10 @@ void nn_rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x
     }
 }
 
-void nn_linear_forward(float *y, const float *x, const float *W, int N, int in, int out)
+void nn_linear_forward(float *y, const float *x, const float *W, int N, int in, int out, int add)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, x, in, W, in, 0.0f, y,
-                out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, x, in, W, in,
+                add ? 1.0f : 0.0f, y, out);
 }
 
 void nn_linear_backward(float *dx, float *dW, const float *dy, const float *x, const float *W,
@@ -125,6 +136,7 @@ static void rope_apply(float *x, int N, int T, int stride, int H, int hd, const 
         const float *c = cos_t + (size_t)(n % T) * half, *s = sin_t + (size_t)(n % T) * half;
         for (int h = 0; h < H; h++) {
             float *a = x + (size_t)n * stride + (size_t)h * hd, *b = a + half;
+#pragma omp simd
             for (int i = 0; i < half; i++) {
                 float x1 = a[i], x2 = b[i], si = sign * s[i];
                 a[i] = x1 * c[i] - x2 * si;

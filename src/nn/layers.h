@@ -37,15 +37,20 @@ void nn_embedding_forward(float *out, const int32_t *tokens, const float *wte, i
 void nn_embedding_backward(float *dwte, const float *dout, const int32_t *tokens, int N, int D);
 
 /* out = x / sqrt(mean(x^2) + eps) * g per row; rstd[n] = 1 / sqrt(...) is
- * kept for the backward. out must not alias x. */
-void nn_rmsnorm_forward(float *out, float *rstd, const float *x, const float *g, int N, int D);
-/* dx += d out/dx (ACCUMULATES: x is the residual stream, whose gradient
- * already holds the skip path's), dg += sum over rows of dout * x * rstd. */
+ * kept for the backward. out must not alias x. copy (NULL for none) gets a
+ * copy of x in the same pass: the next residual-stream buffer, which the
+ * branch's output projection then adds into (nn_linear_forward with add),
+ * so the residual add needs no pass of its own. */
+void nn_rmsnorm_forward(float *out, float *rstd, const float *x, const float *g, int N, int D,
+                        float *copy);
+/* dx += d out/dx when accumulate (x is the residual stream, whose gradient
+ * already holds the skip path's), dx = d out/dx otherwise (the first
+ * contribution: no zeroing pass); dg += sum over rows of dout * x * rstd. */
 void nn_rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x, const float *g,
-                         const float *rstd, int N, int D);
+                         const float *rstd, int N, int D, int accumulate);
 
-/* y (N, out) = x (N, in) W^T with W (out, in). */
-void nn_linear_forward(float *y, const float *x, const float *W, int N, int in, int out);
+/* y (N, out) = x (N, in) W^T with W (out, in); with add, y += x W^T. */
+void nn_linear_forward(float *y, const float *x, const float *W, int N, int in, int out, int add);
 /* dW += dy^T x; dx = dy W (WRITTEN; dx may be NULL to skip it). */
 void nn_linear_backward(float *dx, float *dW, const float *dy, const float *x, const float *W,
                         int N, int in, int out);
@@ -54,7 +59,8 @@ void nn_linear_backward(float *dx, float *dW, const float *dy, const float *x, c
  * cos_t[t * hd/2 + i] = cos(t * 10000^(-2i/hd)) (computed in double). */
 void nn_rope_tables(float *cos_t, float *sin_t, int T, int hd);
 /* Rotates, in place, H heads of hd values in each of N = B * T rows of x;
- * row n starts at x + n * stride and sits at position n % T. Pair (i, i +
+ * row n starts at x + n * stride and sits at position n % T (q and k are
+ * adjacent in a qkv row, so one call with 2H heads rotates both). Pair (i, i +
  * hd/2) ("rotate half"): (x1, x2) -> (x1 c - x2 s, x1 s + x2 c). */
 void nn_rope_forward(float *x, int N, int T, int stride, int H, int hd, const float *cos_t,
                      const float *sin_t);
