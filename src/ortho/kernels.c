@@ -22,17 +22,30 @@ muon__view muon__view_of(long rows, long cols)
 
 void muon__mirror_upper(float *a, long m)
 {
-    /* blocked so both the row reads and the column writes stay in cache */
-    enum { B = 64 };
-    for (long ib = 0; ib < m; ib += B) {
-        long ie = ib + B < m ? ib + B : m;
-        for (long jb = ib; jb < m; jb += B) {
-            long je = jb + B < m ? jb + B : m;
-            for (long i = ib; i < ie; i++)
-                for (long j = (jb > i + 1 ? jb : i + 1); j < je; j++)
-                    a[j * m + i] = a[i * m + j];
+    /* 16 x 16 tiles through a local buffer: each source and destination
+     * row segment is one whole cache line touched once, so strides that are
+     * multiples of 4 KiB (m = 1024) do not thrash L1's sets the way a
+     * column walk does (that made the mirror 4.5 ns per element). */
+    enum { T = 16 };
+    const long mt = m - m % T;
+    for (long ib = 0; ib < mt; ib += T) {
+        for (long i = ib; i < ib + T; i++)
+            for (long j = i + 1; j < ib + T; j++)
+                a[j * m + i] = a[i * m + j];
+        for (long jb = ib + T; jb < mt; jb += T) {
+            float tile[T][T];
+            for (long i = 0; i < T; i++)
+                for (long j = 0; j < T; j++)
+                    tile[j][i] = a[(ib + i) * m + jb + j];
+            for (long j = 0; j < T; j++)
+                for (long i = 0; i < T; i++)
+                    a[(jb + j) * m + ib + i] = tile[j][i];
         }
     }
+    /* the columns past the last whole tile */
+    for (long i = 0; i < m; i++)
+        for (long j = (i + 1 > mt ? i + 1 : mt); j < m; j++)
+            a[j * m + i] = a[i * m + j];
 }
 
 void muon__gram(const muon__view *v, const float *x, float *a, float alpha)
