@@ -206,6 +206,22 @@ static float *new_cond(long rows, long cols, double cond, uint64_t k)
     return x;
 }
 
+/* Gaussian with its rows (or columns, if tall) scaled geometrically from 1
+ * to 1/cond: ill-conditioned like new_cond, and cheap at a few hundred rows
+ * (tu_matrix_with_cond is O(rows cols min) in double). */
+static float *new_graded(long rows, long cols, double cond, uint64_t k)
+{
+    float *x = new_normal(rows, cols, k);
+    int tall = rows > cols;
+    long m = tall ? cols : rows;
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols; j++) {
+            long d = tall ? j : i;
+            x[i * cols + j] *= (float)pow(cond, -(double)d / (double)(m - 1));
+        }
+    return x;
+}
+
 /* smallest and largest singular value */
 static void sv_range(const float *x, long rows, long cols, double *lo, double *hi)
 {
@@ -429,17 +445,24 @@ TEST(ortho_taylor_residual_bound)
 }
 
 /* Gram NS equals NS (same coefficients and steps) on wide and tall shapes,
- * with the default restart and with none, well- and ill-conditioned. */
+ * with the default restart and with none, well- and ill-conditioned. The
+ * 256-row shapes take the m x m products by row panels (m >= 256). */
 TEST(ortho_gram_ns_matches_ns)
 {
-    const long shapes[2][2] = {{64, 256}, {256, 64}};
-    for (int si = 0; si < 2; si++) {
+    const long shapes[4][2] = {{64, 256}, {256, 64}, {256, 288}, {288, 256}};
+    for (int si = 0; si < 4; si++) {
         long r = shapes[si][0], c = shapes[si][1];
         size_t n = (size_t)(r * c);
         for (int ill = 0; ill <= 1; ill++) {
-            float *x = ill ? new_cond(r, c, 1e3, 20) : new_normal(r, c, 21);
+            float *x = !ill ? new_normal(r, c, 21)
+                       : si < 2 ? new_cond(r, c, 1e3, 20)
+                                : new_graded(r, c, 1e3, 20);
             float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
             for (int ci = 0; ci < N_COEFFS; ci++) {
+                /* the big shapes: polar-express and a degree-4 Horner only */
+                if (si >= 2 && strcmp(ALL_COEFFS[ci], "polar-express") &&
+                    strcmp(ALL_COEFFS[ci], "taylor-4"))
+                    continue;
                 muon_ortho_config cfg = make_cfg(MUON_ORTHO_NS, ALL_COEFFS[ci], 5);
                 ASSERT_OK(muon_orthogonalize(&cfg, x, a, r, c, NULL, 0));
                 cfg.method = MUON_ORTHO_GRAM_NS;
@@ -801,6 +824,14 @@ TEST(ortho_flops_counts)
     /* R once, 5 Z (SYRK), 4 Q updates, 4 x 2 R updates, final Q X */
     double g = m * (m + 1) * n + 5 * m * (m + 1) * m + 12 * 2 * m * m * m + 2 * m * m * n;
     ASSERT_NEAR(muon_ortho_flops(&cfg, 64, 256), g, 1e-6 * g);
+    /* from m = 256 the symmetric m x m products (Q and R updates) compute
+     * their block upper triangle only, by four row panels of 64 rows: 2 x 64
+     * x (256 + 192 + 128 + 64) x 256 flops each instead of 2 m^3 */
+    m = 256, n = 512;
+    double panel = 2 * 64 * (256 + 192 + 128 + 64) * m;
+    g = m * (m + 1) * n + 5 * m * (m + 1) * m + 12 * panel + 2 * m * m * n;
+    ASSERT_NEAR(muon_ortho_flops(&cfg, 256, 512), g, 1e-6 * g);
+    ASSERT_NEAR(muon_ortho_flops(&cfg, 512, 256), g, 1e-6 * g);
     cfg = make_cfg(MUON_ORTHO_SVD, NULL, 5);
     ASSERT(muon_ortho_flops(&cfg, 64, 256) > 0);
     ASSERT_EQ_INT(muon_ortho_flops(NULL, 64, 256) == 0.0, 1);
