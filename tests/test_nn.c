@@ -444,6 +444,14 @@ TEST(nn_attention_blocked)
     check_attention(1, 70, 4, 1, mt_seed + 14);
 }
 
+/* Head sizes of real models (hd = 32) and an odd multiple of 8 (hd = 40),
+ * with T = 18 and 21 leaving partial query blocks. */
+TEST(nn_attention_wide_heads)
+{
+    check_attention(1, 18, 32, 1, mt_seed + 15);
+    check_attention(1, 21, 40, 1, mt_seed + 16);
+}
+
 TEST(nn_relu2_and_residual)
 {
     tu_rng r;
