@@ -11,17 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static uint32_t crc_of(const unsigned char *p, size_t len)
-{
-    uLong crc = crc32(0L, Z_NULL, 0);
-    while (len > 0) {
-        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-        crc = crc32(crc, p, n);
-        p += n;
-        len -= n;
-    }
-    return (uint32_t)crc;
-}
+#include "base/internal.h"
 
 static int put(FILE *f, const void *p, size_t n, uLong *crc)
 {
@@ -108,7 +98,7 @@ int ckpt_read(const char *path, ckpt_file *out, char *err, size_t errcap)
         memcpy(&crc_stored, buf + len - 4, 4);
         if (version != CKPT_VERSION)
             why = "unsupported checkpoint version";
-        else if (crc_of(buf, len - 4) != crc_stored)
+        else if (muon__crc32(0, buf, len - 4) != crc_stored)
             why = "checksum mismatch: the file is truncated or corrupted";
         else if (count > CKPT_MAX_SECTIONS)
             why = "too many sections";

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include <omp.h>
-#include <zlib.h>
 
+#include "base/internal.h"
 #include "data/data.h"
 #include "train/metrics.h"
 #include "train/train.h"
@@ -43,16 +43,7 @@ static double now_s(void)
 
 static uint32_t tokens_crc(const data_tokens *t)
 {
-    uLong crc = crc32(0L, Z_NULL, 0);
-    const unsigned char *p = (const unsigned char *)t->ids;
-    size_t len = t->n * sizeof(int32_t);
-    while (len > 0) {
-        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-        crc = crc32(crc, p, n);
-        p += n;
-        len -= n;
-    }
-    return (uint32_t)crc;
+    return muon__crc32(0, t->ids, t->n * sizeof(int32_t));
 }
 
 static int make_dir(const char *path, char *err, size_t errcap)
