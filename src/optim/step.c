@@ -43,7 +43,11 @@ static void finish(muon__param *p, muon_status s)
 static void run_one(const muon_opt *opt, muon__param *p, const step_lrs *lrs, void *work,
                     size_t work_bytes)
 {
-    if (!muon__all_finite(p->g, p->n)) {
+    /* A Muon parameter skips the separate pass over G: a non-finite G
+     * makes N non-finite, which muon_orthogonalize refuses
+     * (MUON_ERR_NONFINITE) before anything is written, in the pass over N
+     * it makes anyway. */
+    if (p->rule != MUON__RULE_MUON && !muon__all_finite(p->g, p->n)) {
         finish(p, MUON_ERR_NONFINITE);
         return;
     }
