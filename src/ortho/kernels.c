@@ -20,31 +20,71 @@ muon__view muon__view_of(long rows, long cols)
     return v;
 }
 
+#if defined(__AVX__)
+#include <immintrin.h>
+/* dst rows (8 of them, stride ld) = transpose of the 8 x 8 block at src */
+static inline void transpose8(const float *src, float *dst, long ld)
+{
+    __m256 r0 = _mm256_loadu_ps(src + 0 * ld), r1 = _mm256_loadu_ps(src + 1 * ld);
+    __m256 r2 = _mm256_loadu_ps(src + 2 * ld), r3 = _mm256_loadu_ps(src + 3 * ld);
+    __m256 r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld);
+    __m256 r6 = _mm256_loadu_ps(src + 6 * ld), r7 = _mm256_loadu_ps(src + 7 * ld);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst + 0 * ld, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(dst + 1 * ld, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+#else
+static inline void transpose8(const float *src, float *dst, long ld)
+{
+    float t[8][8];
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 8; j++)
+            t[j][i] = src[i * ld + j];
+    for (int j = 0; j < 8; j++)
+        for (int i = 0; i < 8; i++)
+            dst[j * ld + i] = t[j][i];
+}
+#endif
+
 void muon__mirror_upper(float *a, long m)
 {
-    /* 16 x 16 tiles through a local buffer: each source and destination
-     * row segment is one whole cache line touched once, so strides that are
-     * multiples of 4 KiB (m = 1024) do not thrash L1's sets the way a
-     * column walk does (that made the mirror 4.5 ns per element). */
-    enum { T = 16 };
+    /* 16 x 16 tiles, each as four 8 x 8 blocks transposed in registers
+     * (AVX; through a local tile otherwise): every cache line of the tile
+     * is read whole and every destination line written whole, once, so
+     * strides that are multiples of 4 KiB (m = 1024) do not thrash L1's
+     * sets the way a column walk does (4.5 ns per element before). */
+    enum { T = 16, H = 8 };
     const long mt = m - m % T;
     for (long ib = 0; ib < mt; ib += T) {
         for (long i = ib; i < ib + T; i++)
             for (long j = i + 1; j < ib + T; j++)
                 a[j * m + i] = a[i * m + j];
         for (long jb = ib + T; jb < mt; jb += T) {
-            float tile[T][T];
-            for (long i = 0; i < T; i++)
-                for (long j = 0; j < T; j++)
-                    tile[j][i] = a[(ib + i) * m + jb + j];
-            for (long j = 0; j < T; j++)
-                for (long i = 0; i < T; i++)
-                    a[(jb + j) * m + ib + i] = tile[j][i];
+            const float *s = a + ib * m + jb;
+            float *d = a + jb * m + ib;
+            transpose8(s, d, m);
+            transpose8(s + H * m, d + H, m);
+            transpose8(s + H, d + H * m, m);
+            transpose8(s + H * m + H, d + H * m + H, m);
         }
     }
-    /* the columns past the last whole tile */
-    for (long i = 0; i < m; i++)
-        for (long j = (i + 1 > mt ? i + 1 : mt); j < m; j++)
+    /* the columns past the last whole tile: row j of the lower triangle
+     * is written contiguously */
+    for (long j = mt; j < m; j++)
+        for (long i = 0; i < j; i++)
             a[j * m + i] = a[i * m + j];
 }
 
