@@ -25,14 +25,15 @@
  * Activations for (batch, context) are one more allocation sized at
  * creation; forward and backward never allocate.
  *
- * Threads: the caller sets OpenMP and BLAS thread counts. For a fixed BLAS
- * thread count the results do not depend on the OpenMP thread count (no
- * atomics, row-order reductions); with OpenBLAS 0.3.21 they also came out
- * bitwise equal for 1 and 2 BLAS threads, but that is OpenBLAS's doing, not
- * a promise of this code. Matrix products use the caller's BLAS threads,
- * elementwise loops and attention use OpenMP threads: with both runtimes
- * on the same cores, OMP_WAIT_POLICY=passive keeps idle OpenMP threads from
- * spinning against BLAS workers.
+ * Threads: the caller sets the OpenMP thread count. Everything runs on the
+ * OpenMP pool: elementwise loops and attention split rows or heads, and
+ * with more than one thread each large matrix product is split by rows of
+ * its output into one single-threaded sgemm per thread (layers.c), so
+ * OpenBLAS's own workers stay asleep instead of spinning against the
+ * OpenMP threads. With one OpenMP thread a product is one plain call on the
+ * caller's BLAS threads. Results do not depend on the OpenMP thread count
+ * (no atomics, row-order reductions, each output element one sgemm dot
+ * product in the same order); tests/test_nn.c checks 1 against 2 threads.
  */
 #ifndef MUON_NN_GPT_H
 #define MUON_NN_GPT_H

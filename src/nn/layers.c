@@ -7,6 +7,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 /* Columns per block in column-parallel reductions: one cache line. */
@@ -97,22 +98,55 @@ void nn_rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x
     }
 }
 
+/* Row-major C (M, N) = alpha op(A) op(B) + beta C, with the M rows of C
+ * split into one contiguous block per OpenMP thread, each block one
+ * single-threaded sgemm. OpenBLAS's own threads would otherwise wake on
+ * every call and fight the OpenMP pool for the same cores; here one pool
+ * does everything. Each element of C is still one sgemm's dot product over
+ * the whole K in the same order, whatever the block, so the split does not
+ * change results (tests/test_nn.c checks 1 against 2 threads). With one
+ * thread (or a small product) it is a plain call on the caller's BLAS
+ * threads. */
+static void sgemm_rows(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                       int ldb, float beta, float *C, int ldc)
+{
+    int nth = omp_get_max_threads();
+    if (nth < 2 || omp_in_parallel() || (size_t)M * N * K < 64 * (size_t)NN_PAR_MIN ||
+        M < 32 * nth) {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    int old = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#pragma omp parallel num_threads(nth)
+    {
+        int n = omp_get_num_threads(), i = omp_get_thread_num();
+        int per = (M + n - 1) / n;
+        per = (per + 15) / 16 * 16; /* whole micro-kernel tiles */
+        int m0 = i * per, m1 = m0 + per < M ? m0 + per : M;
+        if (m0 < m1)
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                        tb ? CblasTrans : CblasNoTrans, m1 - m0, N, K, 1.0f,
+                        ta ? A + m0 : A + (size_t)m0 * lda, lda, B, ldb, beta,
+                        C + (size_t)m0 * ldc, ldc);
+    }
+    openblas_set_num_threads(old);
+}
+
 void nn_linear_forward(float *y, const float *x, const float *W, int N, int in, int out, int add)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, x, in, W, in,
-                add ? 1.0f : 0.0f, y, out);
+    sgemm_rows(0, 1, N, out, in, x, in, W, in, add ? 1.0f : 0.0f, y, out);
 }
 
 void nn_linear_backward(float *dx, float *dW, const float *dy, const float *x, const float *W,
                         int N, int in, int out)
 {
     /* dW (out, in) += dy^T (out, N) x (N, in): the sum over rows is inside
-     * one sgemm, whose order does not depend on OpenMP threads. */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0f, dy, out, x, in, 1.0f,
-                dW, in);
+     * one sgemm per block of dW's rows, in the same order for any split. */
+    sgemm_rows(1, 0, out, in, N, dy, out, x, in, 1.0f, dW, in);
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0f, dy, out, W, in,
-                    0.0f, dx, in);
+        sgemm_rows(0, 0, N, in, out, dy, out, W, in, 0.0f, dx, in);
 }
 
 void nn_rope_tables(float *cos_t, float *sin_t, int T, int hd)

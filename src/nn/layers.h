@@ -10,8 +10,9 @@
  *   backward does with the INPUT gradient (write or accumulate) is stated on
  *   the function: it follows how gpt.c uses it, so no extra buffer or pass
  *   is needed (e.g. rmsnorm adds into the residual stream's gradient).
- * - Every matrix product goes through cblas_sgemm (BLAS threads are the
- *   caller's); the rest are OpenMP loops over rows whose per-row arithmetic
+ * - Every matrix product goes through cblas_sgemm, split by output rows
+ *   over the OpenMP threads (single-threaded BLAS inside) when there are
+ *   several; the rest are OpenMP loops over rows whose per-row arithmetic
  *   does not depend on the thread count, so results are bitwise identical
  *   for any number of OpenMP threads.
  * - Sizes are int (as BLAS takes them); gpt.c checks every product fits.
