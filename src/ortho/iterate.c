@@ -87,20 +87,25 @@ static double sym_product_flops(long m)
 /* dst = beta init + Z B, Z and B commuting symmetric matrices (polynomials
  * in the same R), so the result is symmetric: only its block upper
  * triangle is computed (one GEMM per row panel), then mirrored, since the
- * next products read it whole. B and dst distinct. */
+ * next products read it whole; beta init is added in the mirror's pass
+ * rather than copied in first. B and dst distinct. */
 static void sym_update(const float *z, const float *b, const float *init, float beta, float *dst,
                        long m)
 {
-    memcpy(dst, init, (size_t)m * (size_t)m * sizeof(float));
     long lo[SYM_PANELS + 1];
     int np = sym_panels(m, lo);
+    if (np == 1) {
+        memcpy(dst, init, (size_t)m * (size_t)m * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)m, (int)m, 1.0f, z,
+                    (int)m, b, (int)m, beta, dst, (int)m);
+        return;
+    }
     for (int i = 0; i < np; i++) {
         long r0 = lo[i], rows = lo[i + 1] - lo[i];
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)(m - r0), (int)m,
-                    1.0f, z + r0 * m, (int)m, b + r0, (int)m, beta, dst + r0 * m + r0, (int)m);
+                    1.0f, z + r0 * m, (int)m, b + r0, (int)m, 0.0f, dst + r0 * m + r0, (int)m);
     }
-    if (np > 1)
-        muon__mirror_upper(dst, m);
+    muon__mirror_upper_add(dst, init, beta, m);
 }
 
 void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, float *x0,

@@ -52,6 +52,9 @@ void muon__gram(const muon__view *v, const float *x, float *a, float alpha);
 void muon__apply_sym(const muon__view *v, const float *s, const float *x, float *y);
 /* Copy the upper triangle of a row-major m x m matrix into the lower. */
 void muon__mirror_upper(float *a, long m);
+/* a += alpha b on the upper triangle (b may be NULL: nothing added; b's
+ * lower triangle is not read), then the mirror. */
+void muon__mirror_upper_add(float *a, const float *b, float alpha, long m);
 /* s = c0 I + sum_{j>=1} q_j A^j, A symmetric and full. s gets both
  * triangles when full is set, else possibly only the upper one. t is
  * scratch of m x m floats, needed only when p->deg >= 3. */
