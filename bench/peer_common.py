@@ -102,7 +102,8 @@ class HybridMuon:
             for g in self.adamw.param_groups:
                 g["lr"] = lr
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """Gradients to None (the only mode the peers use)."""
         for p in self.muon_params:
             p.grad = None
         if self.adamw is not None:

@@ -179,7 +179,7 @@ def train(args):
         x, y = get_batch(train_data, args.batch, args.context, gen)
         set_lr(opt, lr_at(step, args))
         loss = model(x, y)
-        opt.zero_grad(set_to_none=True) if not isinstance(opt, HybridMuon) else opt.zero_grad()
+        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         li = loss.item()
