@@ -137,7 +137,7 @@ def main():
         o = run_json([muon, "bench", "step", "--model", "gpt2-small", "--threads", str(t),
                       "--repeats", rep_s, "--json"], env)[0]
         p = run_json([py, os.path.join(HERE, "peer_step.py"), "--model", "gpt2-small",
-                      "--threads", str(t), "--repeats", rep_s, "--json"], env)[0]
+                      "--threads", str(t), "--repeats", rep_s, "--warmup", "1", "--json"], env)[0]
         row = {"threads": t, "ms": o["ms"], "peer_ms": p["ms"],
                "speedup": ratio(p["ms"], o["ms"]), "params": o["params"]}
         res["step"].append(row)
