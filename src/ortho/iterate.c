@@ -10,7 +10,8 @@
  * n >> m most of the work is on m x m matrices. With a = q_0 and
  * Z = p_t(R) - a I it follows the spec: Q = a Q + Q Z, RZ = a R + R Z,
  * R = a RZ + Z RZ. All of them are polynomials in the same R, so they
- * commute; the m x m products are GEMMs on full matrices. */
+ * commute and each product is symmetric: only its block upper triangle is
+ * computed (GEMMs by row panels), then mirrored. */
 #include <string.h>
 
 #include <cblas.h>
@@ -88,7 +89,8 @@ static double sym_product_flops(long m)
  * in the same R), so the result is symmetric: only its block upper
  * triangle is computed (one GEMM per row panel), then mirrored, since the
  * next products read it whole; beta init is added in the mirror's pass
- * rather than copied in first. B and dst distinct. */
+ * rather than copied in first. B and init (in practice the same matrix)
+ * distinct from dst. */
 static void sym_update(const float *z, const float *b, const float *init, float beta, float *dst,
                        long m)
 {
