@@ -58,8 +58,9 @@ def machine():
     try:
         import torch
         info["torch"] = torch.__version__
-        info["torch_blas"] = [l.strip() for l in torch.__config__.show().splitlines()
-                              if "BLAS" in l or "LAPACK" in l][:3]
+        cfg = torch.__config__.show()
+        info["torch_blas"] = [t.strip(", ") for t in cfg.split()
+                              if t.startswith(("BLAS_INFO=", "USE_MKLDNN="))]
     except Exception as e:  # noqa: BLE001 - describe what failed
         info["torch"] = f"unavailable: {e}"
     try:

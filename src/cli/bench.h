@@ -66,8 +66,8 @@ int bench_parse_shape(const cli_args *a, const char *flag, const char *text, lon
 /* BLAS and OpenMP thread counts of the process, both set to n. */
 void bench_set_threads(int n);
 
-/* Peak resident set size of this process so far, in bytes (getrusage
- * ru_maxrss): per process, never decreasing, and it includes the binary,
+/* Peak resident set size of this program so far, in bytes (VmHWM, else
+ * getrusage's ru_maxrss): never decreasing, and it includes the binary,
  * the libraries and BLAS's buffers. 0 when unavailable. */
 size_t bench_peak_rss_bytes(void);
 

@@ -42,7 +42,7 @@ static void train_usage(FILE *f)
             "ms per step and its split fwd_ms (forward + loss), bwd_ms (zeroing the\n"
             "gradients + backward) and opt_ms (muon_opt_step). Each optimizer gets a fresh\n"
             "model with the same weights.\n\n"
-            "Memory: peak_rss_bytes is getrusage's ru_maxrss, the process's peak so far: it\n"
+            "Memory: peak_rss_bytes is VmHWM, the process's peak resident set so far: it\n"
             "includes the binary, libraries and BLAS buffers, and it never goes down, so\n"
             "measure memory with one optimizer and one thread count per process (e.g.\n"
             "--optim muon --threads 2); fresh_process says whether the line was the first\n"

@@ -175,8 +175,22 @@ void bench_set_threads(int n)
     omp_set_num_threads(n);
 }
 
+/* VmHWM of /proc/self/status is the peak of this program image alone.
+ * getrusage's ru_maxrss is not: Linux carries the parent's peak across fork
+ * and exec, so a bench started from a large process (Python with torch
+ * loaded: 228 MiB) reported that process's memory as its own. */
 size_t bench_peak_rss_bytes(void)
 {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (kib >= 0)
+        return (size_t)kib * 1024;
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0 || ru.ru_maxrss < 0)
         return 0;
