@@ -471,7 +471,7 @@ TEST(cli_bench_help_exit_0)
         const char *args, *word;
     } cases[] = {
         {"bench --help", "sizing"},          {"bench step --help", "--model"},
-        {"bench train --help", "ru_maxrss"}, {"bench sgemm --help", "--sizes"},
+        {"bench train --help", "VmHWM"}, {"bench sgemm --help", "--sizes"},
         {"bench sizing --help", "--widths"}, {"help bench", "train"},
     };
     for (int i = 0; i < N_OF(cases); i++) {
