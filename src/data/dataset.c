@@ -1,6 +1,5 @@
 /* data_load: a path (text file, text directory, shard, shard directory) ->
  * training and validation token streams. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +26,6 @@ void data_set_free(data_set *ds)
     free(ds->train.ids);
     free(ds->val.ids);
     ds->train = ds->val = (data_tokens){NULL, 0};
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
 static int is_regular(const char *path)
@@ -103,57 +96,12 @@ static int split(data_set *ds, double val_fraction, char *err)
     return MUON_OK;
 }
 
-static int cmp_names(const void *a, const void *b)
+/* regular *.bin files, not hidden: llm.c shards */
+static int shard_name(const char *dir, const char *name)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* sorted *.bin regular files of dir; *count 0 when there are none */
-static int list_shards(const char *dir, char ***out, size_t *count, char *err)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        data_errf(err, "cannot open data directory %s: %s", dir, strerror(errno));
-        return MUON_ERR_IO;
-    }
-    char **names = NULL, path[4096];
-    size_t n = 0, cap = 0;
-    int rc = MUON_OK;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !ends_with(e->d_name, ".bin"))
-            continue;
-        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
-            !is_regular(path))
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            char **p = realloc(names, cap * sizeof *p);
-            if (!p) {
-                rc = MUON_ERR_NOMEM;
-                break;
-            }
-            names = p;
-        }
-        if (!(names[n] = strdup(e->d_name))) {
-            rc = MUON_ERR_NOMEM;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (rc) {
-        for (size_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-        data_errf(err, "out of memory listing data directory %s", dir);
-        return rc;
-    }
-    if (n > 1)
-        qsort(names, n, sizeof *names, cmp_names);
-    *out = names;
-    *count = n;
-    return MUON_OK;
+    char path[4096];
+    return name[0] != '.' && data_ends_with(name, ".bin") &&
+           snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path && is_regular(path);
 }
 
 static int load_shard_dir(const char *dir, char **names, size_t n, const tok_tokenizer *tok,
@@ -234,15 +182,13 @@ int data_load(const char *path, const tok_tokenizer *tok, double val_fraction, d
     if (S_ISDIR(st.st_mode)) {
         char **names;
         size_t n;
-        rc = list_shards(path, &names, &n, err);
+        rc = data_list_dir(path, shard_name, &names, &n, err);
         if (rc)
             return rc;
         ds.from_shards = n > 0;
         rc = n ? load_shard_dir(path, names, n, tok, &ds, err) : load_text(path, tok, &ds, err);
-        for (size_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-    } else if (ends_with(path, ".bin")) {
+        data_free_names(names, n);
+    } else if (data_ends_with(path, ".bin")) {
         char sib[4200];
         ds.from_shards = 1;
         rc = append_shard(&ds.train, path, tok, err);

@@ -1,6 +1,7 @@
 /* Helpers for src/data: error messages and checked whole-file reads. */
 #include "data/dutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,5 +55,66 @@ int data_read_whole(const char *path, const char *what, char **buf, size_t *len,
     b[size] = '\0';
     *buf = b;
     *len = size;
+    return MUON_OK;
+}
+
+int data_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void data_free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int data_list_dir(const char *dir, int (*keep)(const char *dir, const char *name),
+                  char ***out, size_t *count, char *err)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        data_errf(err, "cannot open data directory %s: %s", dir, strerror(errno));
+        return MUON_ERR_IO;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    int rc = MUON_OK;
+    while ((e = readdir(d))) {
+        if (!keep(dir, e->d_name))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **p = realloc(names, cap * sizeof *p);
+            if (!p) {
+                rc = MUON_ERR_NOMEM;
+                break;
+            }
+            names = p;
+        }
+        if (!(names[n] = strdup(e->d_name))) {
+            rc = MUON_ERR_NOMEM;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (rc) {
+        data_errf(err, "out of memory listing data directory %s", dir);
+        data_free_names(names, n);
+        return rc;
+    }
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp_names);
+    *out = names;
+    *count = n;
     return MUON_OK;
 }

@@ -12,4 +12,14 @@ void data_errf(char *err, const char *fmt, ...) __attribute__((format(printf, 2,
  * "data file" or "encoder.json". Returns a muon_status code. */
 int data_read_whole(const char *path, const char *what, char **buf, size_t *len, char *err);
 
+/* 1 if s ends with suffix. */
+int data_ends_with(const char *s, const char *suffix);
+
+/* The names in dir for which keep(dir, name) is non-zero, sorted by strcmp,
+ * as malloc'd strings (*count 0 when there are none). Free with
+ * data_free_names. Returns a muon_status code. */
+int data_list_dir(const char *dir, int (*keep)(const char *dir, const char *name),
+                  char ***names, size_t *count, char *err);
+void data_free_names(char **names, size_t n);
+
 #endif

@@ -1,5 +1,4 @@
 /* Text input: one file, or a directory of text files concatenated. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,73 +9,13 @@
 #include "data/dutil.h"
 #include "muon.h"
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-/* names that are never text in a data directory: the fortunes package keeps
+/* keep the names that can be text in a data directory: the fortunes package keeps
  * a binary index (*.dat) and a symlink (*.u8) beside each text file */
-static int skipped_name(const char *name)
+static int text_name(const char *dir, const char *name)
 {
-    return name[0] == '.' || ends_with(name, ".dat") || ends_with(name, ".u8") ||
-           ends_with(name, ".bin");
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void free_names(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-}
-
-/* sorted names in dir that are not skipped by name */
-static int list_dir(const char *dir, char ***out, size_t *count, char *err)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        data_errf(err, "cannot open data directory %s: %s", dir, strerror(errno));
-        return MUON_ERR_IO;
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    int rc = MUON_OK;
-    while ((e = readdir(d))) {
-        if (skipped_name(e->d_name))
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 64;
-            char **p = realloc(names, cap * sizeof *p);
-            if (!p) {
-                rc = MUON_ERR_NOMEM;
-                break;
-            }
-            names = p;
-        }
-        if (!(names[n] = strdup(e->d_name))) {
-            rc = MUON_ERR_NOMEM;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (rc) {
-        data_errf(err, "out of memory listing data directory %s", dir);
-        free_names(names, n);
-        return rc;
-    }
-    if (n > 1)
-        qsort(names, n, sizeof *names, cmp_names);
-    *out = names;
-    *count = n;
-    return MUON_OK;
+    (void)dir;
+    return !(name[0] == '.' || data_ends_with(name, ".dat") || data_ends_with(name, ".u8") ||
+             data_ends_with(name, ".bin"));
 }
 
 static int append(char **buf, size_t *len, size_t *cap, const char *src, size_t n)
@@ -101,7 +40,7 @@ static int read_dir(const char *dir, char **bytes, size_t *len, int *n_files, ch
 {
     char **names;
     size_t n_names;
-    int rc = list_dir(dir, &names, &n_names, err);
+    int rc = data_list_dir(dir, text_name, &names, &n_names, err);
     if (rc)
         return rc;
     char *buf = NULL, path[4096];
@@ -131,7 +70,7 @@ static int read_dir(const char *dir, char **bytes, size_t *len, int *n_files, ch
         }
         free(text);
     }
-    free_names(names, n_names);
+    data_free_names(names, n_names);
     if (!rc && used == 0) {
         data_errf(err, "data directory %s has no non-empty text files", dir);
         rc = MUON_ERR_FORMAT;
