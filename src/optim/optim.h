@@ -91,9 +91,10 @@ static inline size_t muon__round16(size_t n)
 
 /* Muon rule for one parameter (muon.c), lr the multiplied learning rate.
  * work (64-byte aligned, work_bytes long) holds N in its first
- * muon__round16(p->n) floats and the ortho workspace after them. The
- * gradient must be finite. Leaves weights and momentum unchanged unless it
- * returns MUON_OK. */
+ * muon__round16(p->n) floats and the ortho workspace after them. A
+ * non-finite gradient makes N non-finite, which the orthogonalization
+ * refuses (MUON_ERR_NONFINITE) before anything is written: weights and
+ * momentum change only when it returns MUON_OK. */
 muon_status muon__muon_update(const muon_opt_config *cfg, muon__param *p, double lr, void *work,
                               size_t work_bytes);
 
