@@ -66,17 +66,12 @@ int train_ckpt_load(const char *path, train_ckpt *ck, char *err, size_t errcap)
     else if (gpt_config_validate(&c.cfg.model) != MUON_OK)
         why = "the stored model shape is invalid";
     if (!why) {
-        /* the parameter count follows from the shape: build the model's
-         * layout without activations to learn it */
-        gpt_model *m = NULL;
-        if (gpt_create(&c.cfg.model, 1, &m) != MUON_OK)
-            why = "cannot build the stored model";
-        else {
-            c.n_params = gpt_num_params(m);
-            gpt_free(m);
-            if (parm->len != (uint64_t)c.n_params * sizeof(float))
-                why = "the parameter section does not match the stored model shape";
-        }
+        /* the parameter count follows from the stored shape alone */
+        c.n_params = gpt_config_num_params(&c.cfg.model);
+        if (c.n_params == 0)
+            why = "the stored model shape is too large";
+        else if (parm->len != (uint64_t)c.n_params * sizeof(float))
+            why = "the parameter section does not match the stored model shape";
     }
     if (why) {
         snprintf(err, errcap, "checkpoint %s: %s", path, why);
