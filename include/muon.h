@@ -113,6 +113,18 @@ typedef enum {
 #define MUON_GRAM_NO_RESTARTS 1u
 #define MUON_GRAM_DEFAULT_RESTARTS (1u << 3) /* measured: docs/ortho.md */
 
+/* Precision of the orthogonalization's products. "mixed" runs every step
+ * but the last two with bf16 operands and fp32 accumulation (the AMX tile
+ * units where the CPU has them, through oneDNN; elsewhere emulated in fp32
+ * at fp32 speed), then the last two steps in fp32: those two set the
+ * singular values, so the orthogonality error matches fp32's while the
+ * direction moves by ~1e-2 relative (docs/ortho.md, "Precision"). */
+typedef enum {
+    MUON_PRECISION_FP32 = 0, /* every product in fp32 (the default) */
+    MUON_PRECISION_MIXED,    /* bf16 operands but for the last two steps */
+    MUON_PRECISION_COUNT
+} muon_precision;
+
 typedef struct {
     muon_ortho_method method;
     muon_coeffs coeffs;
@@ -122,6 +134,7 @@ typedef struct {
     double eps;             /* normalization epsilon; 0 selects 1e-7 */
     int aol;                /* 1: AOL rescaling replaces Frobenius normalization */
     unsigned gram_restarts; /* see MUON_GRAM_* above */
+    muon_precision precision; /* ns and gram-ns only; svd refuses mixed */
 } muon_ortho_config;
 
 /* Defaults: AUTO method, polar-express coefficients, 5 steps, no AOL. */
@@ -130,6 +143,9 @@ muon_ortho_config muon_ortho_config_default(void);
 /* Parse "ns" | "gram-ns" | "svd" | "auto". */
 muon_status muon_ortho_method_parse(const char *name, muon_ortho_method *out);
 const char *muon_ortho_method_name(muon_ortho_method m);
+/* Parse "fp32" | "mixed". */
+muon_status muon_precision_parse(const char *name, muon_precision *out);
+const char *muon_precision_name(muon_precision p);
 /* Parse "keller" | "quintic5" | "polar-express" | "taylor-K" (K = 1..5) into
  * cfg->coeffs and cfg->taylor_k; cfg is untouched on error. */
 muon_status muon_coeffs_parse(const char *name, muon_ortho_config *cfg);

@@ -12,6 +12,8 @@ pkg-config --exists openblas 2>/dev/null || need_pkgs="$need_pkgs libopenblas-de
 pkg-config --exists lapacke 2>/dev/null || need_pkgs="$need_pkgs liblapacke-dev"
 pkg-config --exists libcjson 2>/dev/null || need_pkgs="$need_pkgs libcjson-dev"
 pkg-config --exists zlib 2>/dev/null || need_pkgs="$need_pkgs zlib1g-dev"
+# oneDNN (bf16 products on AMX) ships no pkg-config file
+[ -f /usr/include/oneapi/dnnl/dnnl.h ] || need_pkgs="$need_pkgs libdnnl-dev"
 command -v pkg-config >/dev/null 2>&1 || need_pkgs="$need_pkgs pkg-config"
 command -v cc >/dev/null 2>&1 || need_pkgs="$need_pkgs gcc"
 # the Python binding's tests and the README's corpus
@@ -37,7 +39,7 @@ tmp="$out.tmp.$$"
 {
     echo "# written by scripts/setup.sh; delete to regenerate"
     echo "DEP_CFLAGS := $(pkg-config --cflags openblas lapacke libcjson zlib)"
-    echo "LIB_LIBS := $(pkg-config --libs openblas lapacke zlib) -lm"
+    echo "LIB_LIBS := $(pkg-config --libs openblas lapacke zlib) -ldnnl -lm"
     echo "TOOL_LIBS := $(pkg-config --libs libcjson)"
 } > "$tmp"
 mv "$tmp" "$out"

@@ -37,6 +37,7 @@ class OrthoConfig(ctypes.Structure):
         ("eps", ctypes.c_double),
         ("aol", ctypes.c_int),
         ("gram_restarts", ctypes.c_uint),
+        ("precision", ctypes.c_int),
     ]
 
 

@@ -18,6 +18,7 @@ static const cli_flag ortho_flags[] = {
     {"coeffs", "C", CLI_VALUE, "polar-express | keller | quintic5 | taylor-K (default polar-express)"},
     {"steps", "Q", CLI_VALUE, "iterations, >= 1 (default 5)"},
     {"aol", NULL, CLI_SWITCH, "AOL rescaling instead of Frobenius normalization"},
+    {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 products but the last two steps (default fp32)"},
     {"threads", "N", CLI_VALUE | CLI_REPEAT,
      "BLAS threads, repeatable or a list 1,2 (default: OpenBLAS's setting)"},
     {"repeats", "R", CLI_VALUE, "timed runs after one warm-up (default: adaptive, 3..25)"},
@@ -35,7 +36,8 @@ static void ortho_usage(FILE *f)
 {
     fprintf(f,
             "usage: muon bench ortho --shape RxC [--shape ...] [--method M] [--coeffs C]\n"
-            "                        [--steps Q] [--threads N[,N...]] [--repeats R] [--json]\n\n"
+            "                        [--steps Q] [--precision P] [--threads N[,N...]] [--repeats R]\n"
+            "                        [--json]\n\n"
             "For each shape and thread count: median time over R runs (after a warm-up),\n"
             "GFLOP/s (muon_ortho_flops / time) and ortho_err = max |s_i - 1| of the output,\n"
             "on a Gaussian input with a fixed seed. Without --method, ns and gram-ns are both\n"
@@ -116,6 +118,7 @@ static int print_json(long rows, long cols, const muon_ortho_config *cfg, int th
     cJSON_AddNumberToObject(o, "ortho_err", r->err);
     cJSON_AddNumberToObject(o, "repeats", r->repeats);
     cJSON_AddBoolToObject(o, "aol", cfg->aol);
+    cJSON_AddStringToObject(o, "precision", muon_precision_name(cfg->precision));
     cJSON_AddBoolToObject(o, "picked", picked);
     if (picked) {
         cJSON *arr = cJSON_AddArrayToObject(o, "candidates");
@@ -137,8 +140,9 @@ static void print_text(long rows, long cols, const muon_ortho_config *cfg, int t
     if (r->method == MUON_ORTHO_SVD)
         snprintf(how, sizeof how, "exact polar factor");
     else
-        snprintf(how, sizeof how, "%s, %d steps%s", muon_coeffs_name(cfg, cname, sizeof cname),
-                 cfg->steps, cfg->aol ? ", aol" : "");
+        snprintf(how, sizeof how, "%s, %d steps%s%s", muon_coeffs_name(cfg, cname, sizeof cname),
+                 cfg->steps, cfg->aol ? ", aol" : "",
+                 cfg->precision == MUON_PRECISION_MIXED ? ", mixed" : "");
     printf("%ldx%ld  threads %d  %-7s %s:  %9.2f ms (median of %d)  %7.1f GFLOP/s"
            "  ortho_err %.3g\n",
            rows, cols, threads, muon_ortho_method_name(r->method), how, r->ms, r->repeats,

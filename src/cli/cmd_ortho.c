@@ -19,6 +19,7 @@ static const cli_flag flags[] = {
                                " (default polar-express)"},
     {"steps", "Q", CLI_VALUE, "iterations, >= 1 (default 5; ignored by svd)"},
     {"aol", NULL, CLI_SWITCH, "AOL rescaling instead of Frobenius normalization"},
+    {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 products but the last two steps (default fp32)"},
     {"threads", "N", CLI_VALUE, "BLAS threads, 0 = all cores (default: OpenBLAS's setting)"},
 };
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
@@ -26,7 +27,7 @@ static const cli_flag flags[] = {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: muon ortho --in G.npy --out O.npy [--method M] [--coeffs C] [--steps Q]\n"
-               "                  [--aol] [--threads N]\n\n"
+               "                  [--aol] [--precision P] [--threads N]\n\n"
                "Writes O ~ polar(G) = U V^T for G = U S V^T. --out may equal --in: the\n"
                "output goes to a temporary file renamed into place.\n\nflags:\n");
     cli_print_flags(f, flags, N_FLAGS);
@@ -51,6 +52,11 @@ int cli_ortho_config_from_args(const cli_args *a, muon_ortho_config *cfg)
         return cli_usage_error(a, "--steps must be at most 100000, got '%ld'", steps);
     c.steps = (int)steps;
     c.aol = cli_count(a, "aol") > 0;
+    const char *pr = cli_get_str(a, "precision", NULL);
+    if (pr && muon_precision_parse(pr, &c.precision) != MUON_OK)
+        return cli_usage_error(a, "--precision must be fp32 or mixed; got '%s'", pr);
+    if (c.precision != MUON_PRECISION_FP32 && c.method == MUON_ORTHO_SVD)
+        return cli_usage_error(a, "--precision mixed has no steps to run with --method svd");
     if (muon_ortho_config_validate(&c) != MUON_OK)
         return cli_usage_error(a, "this combination of orthogonalization options is invalid");
     *cfg = c;
@@ -119,8 +125,9 @@ int cli_ortho(int argc, char **argv)
     if (cfg.method == MUON_ORTHO_SVD)
         snprintf(how, sizeof how, "exact polar factor");
     else
-        snprintf(how, sizeof how, "coeffs %s, %d steps%s",
-                 muon_coeffs_name(&cfg, cname, sizeof cname), cfg.steps, cfg.aol ? ", aol" : "");
+        snprintf(how, sizeof how, "coeffs %s, %d steps%s%s",
+                 muon_coeffs_name(&cfg, cname, sizeof cname), cfg.steps, cfg.aol ? ", aol" : "",
+                 cfg.precision == MUON_PRECISION_MIXED ? ", mixed" : "");
     printf("wrote %s: %ld x %ld float32, method %s, %s, %.1f ms\n", out, rows, cols,
            muon_ortho_method_name(cfg.method), how, ms);
     rc = 0;

@@ -29,6 +29,7 @@
     {"coeffs", "C", CLI_VALUE, "Newton-Schulz coefficients (default polar-express)"},         \
     {"ns-steps", "Q", CLI_VALUE, "Newton-Schulz steps (default 5)"},                          \
     {"ortho-method", "M", CLI_VALUE, "auto | ns | gram-ns | svd (default auto)"},             \
+    {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 matrix-product operands (default fp32)"},\
     {"momentum", "X", CLI_VALUE, "Muon momentum (default 0.95)"},                             \
     {"quiet", NULL, CLI_SWITCH, "no progress output"}
 
@@ -134,6 +135,10 @@ int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_c
     if ((rc = cli_get_int(a, "ns-steps", c.ortho.steps ? c.ortho.steps : 5, 1, 100,
                           &c.ortho.steps)))
         return rc;
+    if ((s = cli_get_str(a, "precision", NULL)) && muon_precision_parse(s, &c.ortho.precision))
+        return cli_usage_error(a, "--precision must be fp32 or mixed, got '%s'", s);
+    if (c.ortho.precision != MUON_PRECISION_FP32 && c.ortho.method == MUON_ORTHO_SVD)
+        return cli_usage_error(a, "--precision mixed cannot be combined with --ortho-method svd");
     if (cli_count(a, "quiet"))
         c.progress = TRAIN_PROGRESS_QUIET;
     if (mode == TRAIN_FLAGS_TRAIN) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nn/layers.h"
+#include "nn/linear_mixed.h"
 
 /* Views of one block's tensors (into the parameters or the gradients). */
 typedef struct {
@@ -53,6 +54,12 @@ struct gpt_model {
 
     int B, T;       /* of the last forward */
     int grad_ready; /* a forward with targets awaits its backward */
+
+    /* mixed precision: the linear layers' bf16 operand scratch */
+    muon_precision precision;
+    nn_mixed_scratch mx;
+    void *mxmem;
+    size_t mx_bytes;
 };
 
 gpt_config gpt_config_default(void)
@@ -289,7 +296,61 @@ void gpt_free(gpt_model *m)
     free(m->params);
     free(m->grads);
     free(m->actmem);
+    free(m->mxmem);
     free(m);
+}
+
+muon_status gpt_set_precision(gpt_model *m, muon_precision p)
+{
+    if (!m)
+        return MUON_ERR_NULL;
+    if ((int)p < 0 || p >= MUON_PRECISION_COUNT)
+        return MUON_ERR_ARG;
+    if (p == MUON_PRECISION_MIXED && !m->mxmem) {
+        size_t N = (size_t)m->batch * (size_t)m->c.context, D = (size_t)m->c.dim;
+        size_t V = (size_t)m->c.vocab, widest = V > 4 * D ? V : 4 * D;
+        size_t na, nb, nw;
+        nn_mixed_sizes(N, 4 * D, widest, widest * D, &na, &nb, &nw);
+        /* sizes were checked against the activations, which are larger */
+        size_t bytes = (na + nb + nw) * sizeof(muon__bf16) + 3 * 64;
+        void *mem = malloc(bytes);
+        if (!mem)
+            return MUON_ERR_NOMEM;
+        char *q = mem;
+        m->mx.a = (muon__bf16 *)q;
+        q += (na * sizeof(muon__bf16) + 63) & ~(size_t)63;
+        m->mx.b = (muon__bf16 *)q;
+        q += (nb * sizeof(muon__bf16) + 63) & ~(size_t)63;
+        m->mx.w = (muon__bf16 *)q;
+        m->mx.na = na;
+        m->mx.nb = nb;
+        m->mx.nw = nw;
+        m->mxmem = mem;
+        m->mx_bytes = bytes;
+    }
+    m->precision = p;
+    return MUON_OK;
+}
+
+muon_precision gpt_get_precision(const gpt_model *m) { return m->precision; }
+
+/* The linear layer at the model's precision; the fp32 one cannot fail. */
+static muon_status linear_fwd(gpt_model *m, float *y, const float *x, const float *W, int N, int in,
+                              int out, int add)
+{
+    if (m->precision == MUON_PRECISION_MIXED)
+        return nn_linear_forward_mixed(&m->mx, y, x, W, N, in, out, add);
+    nn_linear_forward(y, x, W, N, in, out, add);
+    return MUON_OK;
+}
+
+static muon_status linear_bwd(gpt_model *m, float *dx, float *dW, const float *dy, const float *x,
+                              const float *W, int N, int in, int out)
+{
+    if (m->precision == MUON_PRECISION_MIXED)
+        return nn_linear_backward_mixed(&m->mx, dx, dW, dy, x, W, N, in, out);
+    nn_linear_backward(dx, dW, dy, x, W, N, in, out);
+    return MUON_OK;
 }
 
 const gpt_config *gpt_get_config(const gpt_model *m) { return &m->c; }
@@ -299,7 +360,10 @@ float *gpt_params(gpt_model *m) { return m->params; }
 float *gpt_grads(gpt_model *m) { return m->grads; }
 int gpt_num_tensors(const gpt_model *m) { return m->ntensors; }
 const float *gpt_logits(const gpt_model *m) { return m->logits; }
-size_t gpt_activation_bytes(const gpt_model *m) { return m->act_floats * sizeof(float); }
+size_t gpt_activation_bytes(const gpt_model *m)
+{
+    return m->act_floats * sizeof(float) + m->mx_bytes;
+}
 
 const gpt_tensor *gpt_tensor_at(const gpt_model *m, int i)
 {
@@ -343,21 +407,28 @@ float gpt_forward(gpt_model *m, const int32_t *tokens, const int32_t *targets, i
     /* Each rmsnorm also copies its input into the next residual buffer and
      * the branch's output projection adds into that copy: no separate
      * residual pass, no temporary, no zeroing of the product's output. */
-    for (int l = 0; l < c->layers; l++) {
+    muon_status st = MUON_OK;
+    for (int l = 0; l < c->layers && st == MUON_OK; l++) {
         const gpt_block *w = &m->w[l];
         gpt_acts *a = &m->acts[l];
         nn_rmsnorm_forward(a->h1, a->rstd1, m->x[l], w->ln1, N, D, a->xmid);
-        nn_linear_forward(a->qkv, a->h1, w->qkv, N, D, 3 * D, 0);
+        st = linear_fwd(m, a->qkv, a->h1, w->qkv, N, D, 3 * D, 0);
         nn_rope_forward(a->qkv, N, T, 3 * D, 2 * H, hd, m->rope_cos, m->rope_sin); /* q and k */
         nn_attention_forward(a->a, a->att, a->qkv, B, T, D, H);
-        nn_linear_forward(a->xmid, a->a, w->attn_out, N, D, D, 1);
+        if (st == MUON_OK)
+            st = linear_fwd(m, a->xmid, a->a, w->attn_out, N, D, D, 1);
         nn_rmsnorm_forward(a->h2, a->rstd2, a->xmid, w->ln2, N, D, m->x[l + 1]);
-        nn_linear_forward(a->pre, a->h2, w->fc, N, D, 4 * D, 0);
+        if (st == MUON_OK)
+            st = linear_fwd(m, a->pre, a->h2, w->fc, N, D, 4 * D, 0);
         nn_relu2_forward(a->act, a->pre, (size_t)N * 4 * D);
-        nn_linear_forward(m->x[l + 1], a->act, w->proj, N, 4 * D, D, 1);
+        if (st == MUON_OK)
+            st = linear_fwd(m, m->x[l + 1], a->act, w->proj, N, 4 * D, D, 1);
     }
     nn_rmsnorm_forward(m->hf, m->rstdf, m->x[c->layers], m->lnf, N, D, NULL);
-    nn_linear_forward(m->logits, m->hf, m->head, N, D, V, 0);
+    if (st == MUON_OK)
+        st = linear_fwd(m, m->logits, m->hf, m->head, N, D, V, 0);
+    if (st != MUON_OK) /* only the mixed path's fallback can fail: no memory */
+        return NAN;
     if (!targets)
         return 0.0f;
     m->grad_ready = 1;
@@ -375,20 +446,26 @@ muon_status gpt_backward(gpt_model *m)
     int B = m->B, T = m->T, N = B * T, D = c->dim, H = c->heads, hd = D / H, V = c->vocab;
     /* dres is d loss / d residual stream; the residual adds pass it through
      * unchanged, and every rmsnorm backward adds its branch into it. */
-    nn_linear_backward(m->dD, m->g_head, m->logits, m->hf, m->head, N, D, V);
+    muon_status st = linear_bwd(m, m->dD, m->g_head, m->logits, m->hf, m->head, N, D, V);
+    if (st != MUON_OK)
+        return st;
     nn_rmsnorm_backward(m->dres, m->g_lnf, m->dD, m->x[c->layers], m->lnf, m->rstdf, N, D, 0);
     for (int l = c->layers - 1; l >= 0; l--) {
         const gpt_block *w = &m->w[l];
         const gpt_block *g = &m->g[l];
         const gpt_acts *a = &m->acts[l];
-        nn_linear_backward(m->d4, g->proj, m->dres, a->act, w->proj, N, 4 * D, D);
+        if ((st = linear_bwd(m, m->d4, g->proj, m->dres, a->act, w->proj, N, 4 * D, D)))
+            return st;
         nn_relu2_backward(m->d4, m->d4, a->pre, (size_t)N * 4 * D);
-        nn_linear_backward(m->dD, g->fc, m->d4, a->h2, w->fc, N, D, 4 * D);
+        if ((st = linear_bwd(m, m->dD, g->fc, m->d4, a->h2, w->fc, N, D, 4 * D)))
+            return st;
         nn_rmsnorm_backward(m->dres, g->ln2, m->dD, a->xmid, w->ln2, a->rstd2, N, D, 1);
-        nn_linear_backward(m->dD, g->attn_out, m->dres, a->a, w->attn_out, N, D, D);
+        if ((st = linear_bwd(m, m->dD, g->attn_out, m->dres, a->a, w->attn_out, N, D, D)))
+            return st;
         nn_attention_backward(m->dqkv, m->datt, m->dD, a->qkv, a->att, B, T, D, H);
         nn_rope_backward(m->dqkv, N, T, 3 * D, 2 * H, hd, m->rope_cos, m->rope_sin);
-        nn_linear_backward(m->dD, g->qkv, m->dqkv, a->h1, w->qkv, N, D, 3 * D);
+        if ((st = linear_bwd(m, m->dD, g->qkv, m->dqkv, a->h1, w->qkv, N, D, 3 * D)))
+            return st;
         nn_rmsnorm_backward(m->dres, g->ln1, m->dD, m->x[l], w->ln1, a->rstd1, N, D, 1);
     }
     nn_embedding_backward(m->g_wte, m->dres, m->tokens, N, D);

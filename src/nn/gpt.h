@@ -129,6 +129,13 @@ void gpt_zero_grad(gpt_model *m);
 muon_status gpt_backward(gpt_model *m);
 
 /* Bytes of activations and backward scratch (for the memory report). */
+/* Precision of the linear layers' products: MUON_PRECISION_MIXED rounds
+ * their operands to bf16 (fp32 accumulation, fp32 weights, gradients and
+ * activations), with scratch for the rounded operands allocated here;
+ * attention, norms and the loss stay fp32. Default fp32. */
+muon_status gpt_set_precision(gpt_model *m, muon_precision p);
+muon_precision gpt_get_precision(const gpt_model *m);
+
 size_t gpt_activation_bytes(const gpt_model *m);
 
 #endif

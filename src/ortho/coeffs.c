@@ -72,6 +72,27 @@ const char *muon_ortho_method_name(muon_ortho_method m)
     return method_names[m];
 }
 
+static const char *const precision_names[MUON_PRECISION_COUNT] = {"fp32", "mixed"};
+
+muon_status muon_precision_parse(const char *name, muon_precision *out)
+{
+    if (!name || !out)
+        return MUON_ERR_NULL;
+    for (int i = 0; i < MUON_PRECISION_COUNT; i++)
+        if (strcmp(name, precision_names[i]) == 0) {
+            *out = (muon_precision)i;
+            return MUON_OK;
+        }
+    return MUON_ERR_ARG;
+}
+
+const char *muon_precision_name(muon_precision p)
+{
+    if ((int)p < 0 || p >= MUON_PRECISION_COUNT)
+        return "unknown";
+    return precision_names[p];
+}
+
 muon_status muon_coeffs_parse(const char *name, muon_ortho_config *cfg)
 {
     if (!name || !cfg)
@@ -142,6 +163,11 @@ muon_status muon_ortho_config_validate(const muon_ortho_config *cfg)
     /* AOL changes the matrix (diag(s) X); the exact polar factor of the
      * input is what svd promises, so refuse rather than ignore it. */
     if (cfg->aol && cfg->method == MUON_ORTHO_SVD)
+        return MUON_ERR_UNSUPPORTED;
+    if ((int)cfg->precision < 0 || cfg->precision >= MUON_PRECISION_COUNT)
+        return MUON_ERR_ARG;
+    /* svd has no steps to run in bf16: refused, as AOL is */
+    if (cfg->precision != MUON_PRECISION_FP32 && cfg->method == MUON_ORTHO_SVD)
         return MUON_ERR_UNSUPPORTED;
     return MUON_OK;
 }

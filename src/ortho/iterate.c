@@ -27,25 +27,27 @@ int muon__iter_mm_buffers(const muon_ortho_config *cfg)
 {
     if (cfg->method == MUON_ORTHO_GRAM_NS)
         return 4; /* R, Z, Q, and a scratch that also serves the Horner steps */
-    return max_degree(cfg) >= 3 ? 3 : 2; /* A, S (+ Horner scratch) */
+    /* A, S (+ Horner scratch, or the bf16 steps' A A) */
+    return max_degree(cfg) >= 3 || muon__bf16_steps(cfg) > 0 ? 3 : 2;
 }
 
 int muon__iter_x_products(const muon_ortho_config *cfg)
 {
+    int t0 = muon__bf16_steps(cfg);
     if (cfg->method != MUON_ORTHO_GRAM_NS)
         return cfg->steps;
-    int n = 1; /* the final X = Q X */
-    for (int t = 1; t < cfg->steps; t++)
+    int n = t0 + 1; /* the bf16 steps, then the final X = Q X */
+    for (int t = t0 + 1; t < cfg->steps; t++)
         n += muon__gram_restart_at(cfg, t);
     return n;
 }
 
-void muon__ns_run(const muon_ortho_config *cfg, const muon__view *v, float *x0, float *other,
-                  float *const mm[], int have_a0)
+void muon__ns_run(const muon_ortho_config *cfg, const muon__view *v, int t0, float *x0,
+                  float *other, float *const mm[], int have_a0)
 {
     float *a = mm[0], *s = mm[1], *scratch = max_degree(cfg) >= 3 ? mm[2] : NULL;
     float *cur = x0, *nxt = other;
-    for (int t = 0; t < cfg->steps; t++) {
+    for (int t = t0; t < cfg->steps; t++) {
         if (!(t == 0 && have_a0))
             muon__gram(v, cur, a, 1.0f);
         muon__poly p;
@@ -110,7 +112,7 @@ static void sym_update(const float *z, const float *b, const float *init, float 
     muon__mirror_upper_add(dst, init, beta, m);
 }
 
-void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, float *x0,
+void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, int t0, float *x0,
                        float *other, float *const mm[], int have_a0)
 {
     long m = v->m;
@@ -119,8 +121,9 @@ void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, float 
     int have_q = 0;
     if (!have_a0)
         muon__gram(v, cur, r, 1.0f);
-    for (int t = 0; t < cfg->steps; t++) {
-        if (muon__gram_restart_at(cfg, t)) {
+    for (int t = t0; t < cfg->steps; t++) {
+        /* the first step starts from a fresh Gram matrix: no restart */
+        if (t > t0 && muon__gram_restart_at(cfg, t)) {
             muon__apply_sym(v, q, cur, nxt);
             float *tmp = cur;
             cur = nxt;
@@ -155,9 +158,12 @@ double muon__iter_flops(const muon_ortho_config *cfg, const muon__view *v, int h
 {
     double m = (double)v->m, n = (double)v->n;
     double gram = m * (m + 1) * n, apply = 2 * m * m * n, mmm = sym_product_flops(v->m);
-    double f = 0;
+    int t0 = muon__bf16_steps(cfg);
+    double f = muon__mixed_flops(cfg, v);
+    if (t0 > 0)
+        have_a0 = 0; /* the bf16 steps make their own Gram matrices */
     if (cfg->method != MUON_ORTHO_GRAM_NS) {
-        for (int t = 0; t < cfg->steps; t++) {
+        for (int t = t0; t < cfg->steps; t++) {
             muon__poly p;
             muon__ortho_step_poly(cfg, t, &p);
             f += (t == 0 && have_a0 ? 0 : gram) + muon__poly_eval_flops(&p, v->m) + apply;
@@ -167,8 +173,8 @@ double muon__iter_flops(const muon_ortho_config *cfg, const muon__view *v, int h
     int have_q = 0;
     if (!have_a0)
         f += gram;
-    for (int t = 0; t < cfg->steps; t++) {
-        if (muon__gram_restart_at(cfg, t)) {
+    for (int t = t0; t < cfg->steps; t++) {
+        if (t > t0 && muon__gram_restart_at(cfg, t)) {
             f += apply + gram;
             have_q = 0;
         }

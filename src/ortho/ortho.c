@@ -44,7 +44,7 @@ static size_t work_floats(const muon_ortho_config *c, long rows, long cols)
     muon__view v = muon__view_of(rows, cols);
     size_t mm = round16((size_t)v.m * (size_t)v.m);
     return round16((size_t)v.m * (size_t)v.n) + (size_t)muon__iter_mm_buffers(c) * mm +
-           round16((size_t)v.m);
+           round16((size_t)v.m) + muon__bf16_work_floats(c, &v);
 }
 
 muon_status muon_ortho_workspace_size(const muon_ortho_config *cfg, long rows, long cols,
@@ -112,8 +112,8 @@ static void aol_rescale(const muon__view *v, float *x, float *a, float *s, doubl
     }
 }
 
-static void iterate(const muon_ortho_config *c, const float *in, float *out, long rows,
-                    long cols, float *base, double sumsq)
+static muon_status iterate(const muon_ortho_config *c, const float *in, float *out, long rows,
+                           long cols, float *base, double sumsq)
 {
     muon__view v = muon__view_of(rows, cols);
     size_t n = (size_t)rows * (size_t)cols, mmf = round16((size_t)v.m * (size_t)v.m);
@@ -124,6 +124,7 @@ static void iterate(const muon_ortho_config *c, const float *in, float *out, lon
     for (int i = 0; i < nb; i++, p += mmf)
         mm[i] = p;
     float *svec = p;
+    float *wb = p + round16((size_t)v.m);
 
     /* the chain X0 -> X1 -> ... alternates buffers and must end in out */
     float *x0 = muon__iter_x_products(c) % 2 == 0 ? out : other;
@@ -133,10 +134,18 @@ static void iterate(const muon_ortho_config *c, const float *in, float *out, lon
     scale_copy(in, x0, n, 1.0 / (norm * s + c->eps));
     if (c->aol)
         aol_rescale(&v, x0, mm[0], svec, c->eps);
+    int t0 = muon__bf16_steps(c);
+    if (t0 > 0) {
+        muon_status st = muon__mixed_run(c, &v, &x0, &x1, mm[0], mm[1], mm[2], wb);
+        if (st != MUON_OK)
+            return st;
+    }
+    int have_a0 = c->aol && t0 == 0;
     if (c->method == MUON_ORTHO_GRAM_NS)
-        muon__gram_ns_run(c, &v, x0, x1, mm, c->aol);
+        muon__gram_ns_run(c, &v, t0, x0, x1, mm, have_a0);
     else
-        muon__ns_run(c, &v, x0, x1, mm, c->aol);
+        muon__ns_run(c, &v, t0, x0, x1, mm, have_a0);
+    return MUON_OK;
 }
 
 muon_status muon_orthogonalize(const muon_ortho_config *cfg, const float *in, float *out,
@@ -170,7 +179,7 @@ muon_status muon_orthogonalize(const muon_ortho_config *cfg, const float *in, fl
     if (c.method == MUON_ORTHO_SVD)
         st = muon__svd_polar(in, out, rows, cols, base);
     else
-        iterate(&c, in, out, rows, cols, base, sumsq);
+        st = iterate(&c, in, out, rows, cols, base, sumsq);
     free(owned);
     return st;
 }

@@ -55,6 +55,8 @@ void muon__mirror_upper(float *a, long m);
 /* a += alpha b on the upper triangle (b may be NULL: nothing added; b's
  * lower triangle is not read), then the mirror. */
 void muon__mirror_upper_add(float *a, const float *b, float alpha, long m);
+/* dst = scale src + diag I (src NULL: zero), m x m. */
+void muon__scaled_plus_identity(float *dst, const float *src, double scale, double diag, long m);
 /* s = c0 I + sum_{j>=1} q_j A^j, A symmetric and full. s gets both
  * triangles when full is set, else possibly only the upper one. t is
  * scratch of m x m floats, needed only when p->deg >= 3. */
@@ -63,16 +65,30 @@ void muon__poly_eval(const muon__poly *p, double c0, const float *a, float *s, f
 /* Flops muon__poly_eval executes. */
 double muon__poly_eval_flops(const muon__poly *p, long m);
 
-/* The iterations of a resolved NS or Gram NS config on a normalized X0 in
- * the wide view. X0 is in x0; every X product alternates between x0 and
- * other, and the last one lands in out, which must be x0 or other: x0 ==
- * out exactly when muon__iter_x_products() is even. mm[] holds
- * muon__iter_mm_buffers() scratch m x m matrices; when have_a0 is set,
- * mm[0] already holds X0 X0^T (both triangles), as AOL leaves it. */
-void muon__ns_run(const muon_ortho_config *cfg, const muon__view *v, float *x0, float *other,
-                  float *const mm[], int have_a0);
-void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, float *x0,
+/* The fp32 iterations of a resolved NS or Gram NS config, steps t0 ..
+ * steps-1, on a normalized X in the wide view. X is in x0; every X product
+ * alternates between x0 and other, and the last one lands in out, which
+ * must be x0 or other: x0 == out exactly when muon__iter_x_products() is
+ * even (counting the bf16 steps before t0). mm[] holds
+ * muon__iter_mm_buffers() scratch m x m matrices; when have_a0 is set
+ * (only with t0 == 0), mm[0] already holds X0 X0^T (both triangles), as
+ * AOL leaves it. */
+void muon__ns_run(const muon_ortho_config *cfg, const muon__view *v, int t0, float *x0,
+                  float *other, float *const mm[], int have_a0);
+void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, int t0, float *x0,
                        float *other, float *const mm[], int have_a0);
+
+/* ---- mixed precision (mixed.c) */
+/* Leading steps run with bf16 operands: steps - 2 under "mixed", else 0. */
+int muon__bf16_steps(const muon_ortho_config *cfg);
+/* Floats of workspace the bf16 steps need (0 when there are none). */
+size_t muon__bf16_work_floats(const muon_ortho_config *cfg, const muon__view *v);
+/* Steps 0 .. muon__bf16_steps()-1 as plain NS with bf16 operands: *cur
+ * holds X0 and on return the last product, *nxt the other buffer (they
+ * swap once per step). a, s and t are m x m scratch; wb has muon__bf16_work_floats() floats. */
+muon_status muon__mixed_run(const muon_ortho_config *cfg, const muon__view *v, float **cur,
+                            float **nxt, float *a, float *s, float *t, float *wb);
+double muon__mixed_flops(const muon_ortho_config *cfg, const muon__view *v);
 /* Flops of either run (level-3 BLAS only), AOL's Gram matrix excluded. */
 double muon__iter_flops(const muon_ortho_config *cfg, const muon__view *v, int have_a0);
 /* Number of m x m buffers the iterative method needs. */

@@ -103,6 +103,7 @@ char *train_config_to_json(const train_config *c)
     cJSON_AddStringToObject(o, "ortho_method", muon_ortho_method_name(c->ortho.method));
     cJSON_AddStringToObject(o, "coeffs", muon_coeffs_name(&c->ortho, coeffs, sizeof coeffs));
     cJSON_AddNumberToObject(o, "ns_steps", c->ortho.steps);
+    cJSON_AddStringToObject(o, "precision", muon_precision_name(c->ortho.precision));
     cJSON_AddStringToObject(o, "schedule", muon_schedule_name(c->schedule));
     cJSON_AddNumberToObject(o, "warmup", (double)c->warmup);
     cJSON_AddNumberToObject(o, "min_lr_ratio", c->min_lr_ratio);
@@ -173,6 +174,12 @@ int train_config_from_json(const char *json, size_t len, train_config *out, char
     if (!bad && (get_str(o, "coeffs", coeffs, sizeof coeffs) ||
                  muon_coeffs_parse(coeffs, &c.ortho)))
         bad = "coeffs";
+    /* absent in configurations written before mixed precision: fp32 */
+    char prec[16] = "fp32";
+    if (!bad && cJSON_GetObjectItemCaseSensitive(o, "precision") &&
+        (get_str(o, "precision", prec, sizeof prec) ||
+         muon_precision_parse(prec, &c.ortho.precision)))
+        bad = "precision";
     if (!bad && (get_str(o, "schedule", sched, sizeof sched) ||
                  muon_schedule_parse(sched, &c.schedule)))
         bad = "schedule";

@@ -177,6 +177,8 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
     r->have_loader = 1;
     r->data_crc = tokens_crc(&r->ds.train);
     muon_status s = gpt_create(&c->model, c->batch, &r->model);
+    if (s == MUON_OK) /* the model's products follow the optimizer's precision */
+        s = gpt_set_precision(r->model, c->ortho.precision);
     if (s != MUON_OK) {
         snprintf(err, errcap, "cannot build the model: %s", muon_strerror(s));
         goto fail;
