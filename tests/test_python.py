@@ -133,6 +133,28 @@ def ortho_newton_schulz_within_measured_error():
 
 
 @test
+def ortho_mixed_precision_keeps_the_error():
+    # "mixed" runs the first steps with bf16 operands: the singular values
+    # (set by the last two fp32 steps) stay where fp32 puts them, and the
+    # direction moves by about bf16's rounding, not more.
+    r = rng(21)
+    for shape in [(96, 160), (160, 96), (128, 128)]:
+        x = r.standard_normal(shape).astype(np.float32)
+        ref = muon.orthogonalize(x)
+        mix = muon.orthogonalize(x, precision="mixed")
+        e_ref, e_mix = muon.ortho_error(ref), muon.ortho_error(mix)
+        assert abs(e_mix - e_ref) < 0.01, (shape, e_ref, e_mix)
+        rel = np.linalg.norm(mix - ref) / np.linalg.norm(ref)
+        assert 0 < rel < 0.05, (shape, rel)
+    # two steps leave nothing to run in bf16: identical to fp32
+    x = r.standard_normal((40, 72)).astype(np.float32)
+    assert np.array_equal(muon.orthogonalize(x, steps=2, precision="mixed"),
+                          muon.orthogonalize(x, steps=2))
+    expect_raises(ValueError, muon.orthogonalize, x, precision="bf16")
+    expect_raises(ValueError, muon.orthogonalize, x, method="svd", precision="mixed")
+
+
+@test
 def ortho_more_steps_converge():
     x = well_conditioned(rng(3), 32, 48, lo=0.2, hi=1.0)
     e3 = muon.ortho_error(muon.orthogonalize(x, method="ns", coeffs="taylor-3", steps=4))

@@ -21,6 +21,7 @@ __all__ = ["MuonError", "orthogonalize", "ortho_error", "Muon", "AdamW", "versio
            "set_blas_threads", "get_blas_threads", "METHODS"]
 
 METHODS = ("auto", "ns", "gram-ns", "svd")
+PRECISIONS = ("fp32", "mixed")
 
 
 class MuonError(RuntimeError):
@@ -61,7 +62,7 @@ def _fptr(a):
     return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
 
 
-def _ortho_config(method, coeffs, steps, aol, base=None):
+def _ortho_config(method, coeffs, steps, aol, base=None, precision="fp32"):
     """A muon_ortho_config from the Python arguments; ValueError when one is bad."""
     cfg = base if base is not None else _lib.muon_ortho_config_default()
     if not isinstance(method, str) or method not in METHODS:
@@ -81,11 +82,17 @@ def _ortho_config(method, coeffs, steps, aol, base=None):
         raise ValueError("muon: steps must be an integer >= 1, got %r" % (steps,))
     cfg.steps = int(steps)
     cfg.aol = 1 if aol else 0
+    p = ctypes.c_int()
+    if not isinstance(precision, str) or precision not in PRECISIONS or \
+            _lib.muon_precision_parse(precision.encode(), ctypes.byref(p)) != _lib.OK:
+        raise ValueError("muon: unknown precision %r: expected one of %s"
+                         % (precision, ", ".join(PRECISIONS)))
+    cfg.precision = p.value
     st = _lib.muon_ortho_config_validate(ctypes.byref(cfg))
     if st != _lib.OK:
         raise ValueError("muon: invalid orthogonalization options method=%r coeffs=%r steps=%r "
-                         "aol=%r (%s)" % (method, coeffs, steps, aol,
-                                          _lib.muon_status_name(st).decode()))
+                         "aol=%r precision=%r (%s)" % (method, coeffs, steps, aol, precision,
+                                                       _lib.muon_status_name(st).decode()))
     return cfg
 
 
@@ -101,18 +108,21 @@ def _as_matrix(x, what):
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-def orthogonalize(x, method="auto", coeffs="polar-express", steps=5, aol=False):
+def orthogonalize(x, method="auto", coeffs="polar-express", steps=5, aol=False,
+                  precision="fp32"):
     """The polar factor of a 2-D matrix, approximately (exactly for "svd").
 
     x: a 2-D float32 or float64 array in any memory order (it is read as a
     float32 copy and never modified). method: "auto" | "ns" | "gram-ns" |
     "svd". coeffs: "polar-express" | "keller" | "quintic5" | "taylor-K".
     steps: iterations (>= 1). aol: AOL rescaling as the first step.
+    precision: "fp32" | "mixed" (bf16 operands, fp32 accumulation, in all
+    but the last two steps; not with "svd").
     Returns a new C-contiguous float32 array of x's shape. Raises ValueError
     for bad arguments and MuonError when the library refuses the input
     (e.g. MUON_ERR_NONFINITE for NaN or Inf, MUON_ERR_SIZE for an empty
     matrix)."""
-    cfg = _ortho_config(method, coeffs, steps, aol)
+    cfg = _ortho_config(method, coeffs, steps, aol, precision=precision)
     a = _as_matrix(x, "orthogonalize")
     out = np.empty(a.shape, dtype=np.float32)
     st = _lib.muon_orthogonalize(ctypes.byref(cfg), _fptr(a), _fptr(out), a.shape[0],

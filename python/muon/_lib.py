@@ -134,6 +134,7 @@ muon_get_blas_threads = _declare("muon_get_blas_threads", _i, [])
 
 muon_ortho_config_default = _declare("muon_ortho_config_default", OrthoConfig, [])
 muon_ortho_method_parse = _declare("muon_ortho_method_parse", _i, [_cp, _c.POINTER(_i)])
+muon_precision_parse = _declare("muon_precision_parse", _i, [_cp, _c.POINTER(_i)])
 muon_coeffs_parse = _declare("muon_coeffs_parse", _i, [_cp, _c.POINTER(OrthoConfig)])
 muon_ortho_config_validate = _declare("muon_ortho_config_validate", _i,
                                       [_c.POINTER(OrthoConfig)])

@@ -20,6 +20,7 @@ static const cli_flag step_flags[] = {
     {"repeats", "R", CLI_VALUE, "timed steps, >= 1 (default 5)"},
     {"warmup", "W", CLI_VALUE, "untimed steps first, >= 0 (default 1)"},
     {"seed", "SEED", CLI_VALUE, "seed of weights and gradients (default 1234)"},
+    {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 products but the last two NS steps (default fp32)"},
     {"json", NULL, CLI_SWITCH, "one JSON object per line instead of text"},
 };
 #define N_STEP_FLAGS ((int)(sizeof step_flags / sizeof step_flags[0]))
@@ -45,6 +46,7 @@ typedef struct {
     float *w, *g; /* all tensors back to back */
     int repeats, warmup;
     int json;
+    muon_precision precision;
 } step_bench;
 
 typedef struct {
@@ -78,6 +80,7 @@ static int measure(const step_bench *b, int threads, step_result *r)
 {
     muon_opt_config oc = muon_opt_config_default();
     oc.threads = threads;
+    oc.ortho.precision = b->precision;
     muon_opt *opt = NULL;
     muon_status s = muon_opt_create(&oc, &opt);
     if (s != MUON_OK)
@@ -130,6 +133,7 @@ static int report(const step_bench *b, int threads, const step_result *r)
     cJSON_AddStringToObject(o, "bench", "step");
     cJSON_AddStringToObject(o, "model", b->model);
     cJSON_AddNumberToObject(o, "threads", threads);
+    cJSON_AddStringToObject(o, "precision", muon_precision_name(b->precision));
     cJSON_AddNumberToObject(o, "ms", r->ms);
     cJSON_AddNumberToObject(o, "params", (double)r->params);
     cJSON_AddNumberToObject(o, "muon_params", (double)r->muon_params);
@@ -172,6 +176,9 @@ int cli_bench_step(int argc, char **argv)
         rc = cli_get_long(&a, "seed", 1234, 0, LONG_MAX, &seed);
     if (!rc)
         rc = bench_thread_list(&a, &threads, &nthreads);
+    const char *prec = cli_get_str(&a, "precision", NULL);
+    if (!rc && prec && muon_precision_parse(prec, &b.precision) != MUON_OK)
+        rc = cli_usage_error(&a, "--precision must be fp32 or mixed, got '%s'", prec);
     bench_tensor *t = NULL;
     if (!rc) {
         t = bench_model_shapes(b.model, &b.nt);

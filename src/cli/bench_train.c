@@ -27,6 +27,7 @@ static const cli_flag train_flags[] = {
     {"warmup", "W", CLI_VALUE, "untimed steps first, < S (default 3)"},
     {"optim", "O", CLI_VALUE, "muon | adamw | both (default both: AdamW, then Muon)"},
     {"seed", "SEED", CLI_VALUE, "seed of the weights and tokens (default 1234)"},
+    {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 operands in the linear layers and NS (default fp32)"},
     {"json", NULL, CLI_SWITCH, "one JSON object per line instead of text"},
 };
 #define N_TRAIN_FLAGS ((int)(sizeof train_flags / sizeof train_flags[0]))
@@ -56,6 +57,7 @@ typedef struct {
     gpt_config cfg;
     int batch, steps, warmup, json;
     uint64_t seed;
+    muon_precision precision;
 } train_bench;
 
 typedef struct {
@@ -78,11 +80,13 @@ static void random_tokens(int32_t *x, size_t n, int vocab, uint64_t *s)
         x[i] = (int32_t)(splitmix(s) % (uint64_t)vocab);
 }
 
-static int make_optimizer(gpt_model *m, muon_algo algo, int threads, muon_opt **out)
+static int make_optimizer(gpt_model *m, muon_algo algo, int threads, muon_precision precision,
+                          muon_opt **out)
 {
     muon_opt_config oc = muon_opt_config_default();
     oc.algo = algo;
     oc.threads = threads;
+    oc.ortho.precision = precision;
     muon_opt *opt = NULL;
     muon_status s = muon_opt_create(&oc, &opt);
     float *w = gpt_params(m), *g = gpt_grads(m);
@@ -110,13 +114,15 @@ static int measure(const train_bench *b, muon_algo algo, int threads, train_resu
     bench_set_threads(threads);
     gpt_model *m = NULL;
     muon_status s = gpt_create(&b->cfg, b->batch, &m);
+    if (s == MUON_OK)
+        s = gpt_set_precision(m, b->precision);
     if (s != MUON_OK) {
         fprintf(stderr, "muon bench train: model: %s\n", muon_strerror(s));
         return 1;
     }
     gpt_init_params(m, b->seed);
     muon_opt *opt = NULL;
-    if (make_optimizer(m, algo, threads, &opt)) {
+    if (make_optimizer(m, algo, threads, b->precision, &opt)) {
         gpt_free(m);
         return 1;
     }
@@ -197,6 +203,7 @@ static int report(const train_bench *b, muon_algo algo, int threads, const train
     cJSON_AddNumberToObject(o, "batch", b->batch);
     cJSON_AddNumberToObject(o, "vocab", b->cfg.vocab);
     cJSON_AddNumberToObject(o, "threads", threads);
+    cJSON_AddStringToObject(o, "precision", muon_precision_name(b->precision));
     cJSON_AddNumberToObject(o, "steps", timed);
     cJSON_AddNumberToObject(o, "warmup", b->warmup);
     cJSON_AddNumberToObject(o, "ms", total / timed);
@@ -255,6 +262,9 @@ static int parse(cli_args *a, train_bench *b, int *optims)
         else
             rc = cli_usage_error(a, "--optim must be one of muon, adamw, both, got '%s'", o);
     }
+    const char *prec = cli_get_str(a, "precision", NULL);
+    if (!rc && prec && muon_precision_parse(prec, &b->precision) != MUON_OK)
+        rc = cli_usage_error(a, "--precision must be fp32 or mixed, got '%s'", prec);
     b->cfg = c;
     b->seed = (uint64_t)seed;
     b->json = cli_count(a, "json") > 0;
