@@ -31,21 +31,14 @@ int muon__iter_mm_buffers(const muon_ortho_config *cfg)
     return max_degree(cfg) >= 3 || muon__bf16_steps(cfg) > 0 ? 3 : 2;
 }
 
-/* Restart before step t: the configured restarts, plus one where the bf16
- * steps of "mixed" end, so the fp32 steps start from an fp32 Gram matrix. */
-static int restart_at(const muon_ortho_config *cfg, int t)
-{
-    int t16 = muon__bf16_steps(cfg);
-    return t > 0 && (muon__gram_restart_at(cfg, t) || (t16 > 0 && t == t16));
-}
-
 int muon__iter_x_products(const muon_ortho_config *cfg)
 {
+    int t0 = muon__bf16_steps(cfg);
     if (cfg->method != MUON_ORTHO_GRAM_NS)
         return cfg->steps;
-    int n = 1; /* the final X = Q X */
-    for (int t = 1; t < cfg->steps; t++)
-        n += restart_at(cfg, t);
+    int n = t0 + 1; /* the bf16 steps, then the final X = Q X */
+    for (int t = t0 + 1; t < cfg->steps; t++)
+        n += muon__gram_restart_at(cfg, t);
     return n;
 }
 
@@ -119,109 +112,70 @@ static void sym_update(const float *z, const float *b, const float *init, float 
     muon__mirror_upper_add(dst, init, beta, m);
 }
 
-/* R = X X^T, with bf16 operands while step t is one of "mixed"'s bf16 steps */
-static muon_status gram_at(const muon_ortho_config *cfg, int t, const muon__view *v,
-                           const float *x, float *r, float *wb)
-{
-    if (t < muon__bf16_steps(cfg))
-        return muon__gram_bf16(v, x, r, wb);
-    muon__gram(v, x, r, 1.0f);
-    return MUON_OK;
-}
-
-/* Y = Q X for the segment that ends before step t */
-static muon_status apply_before(const muon_ortho_config *cfg, int t, const muon__view *v,
-                                const float *q, const float *x, float *y, float *wb)
-{
-    if (t <= muon__bf16_steps(cfg))
-        return muon__apply_bf16(v, q, x, y, wb);
-    muon__apply_sym(v, q, x, y);
-    return MUON_OK;
-}
-
-muon_status muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, float *x0,
-                              float *other, float *const mm[], int have_a0, float *wb)
+void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, int t0, float *x0,
+                       float *other, float *const mm[], int have_a0)
 {
     long m = v->m;
     float *r = mm[0], *z = mm[1], *q = mm[2], *t_buf = mm[3];
     float *cur = x0, *nxt = other;
     int have_q = 0;
-    muon_status st = MUON_OK;
-    if (!have_a0 && (st = gram_at(cfg, 0, v, cur, r, wb)) != MUON_OK)
-        return st;
-    int t16 = muon__bf16_steps(cfg);
-    for (int t = 0; t < cfg->steps; t++) {
-        if (restart_at(cfg, t)) {
-            if ((st = apply_before(cfg, t, v, q, cur, nxt, wb)) != MUON_OK)
-                return st;
+    if (!have_a0)
+        muon__gram(v, cur, r, 1.0f);
+    for (int t = t0; t < cfg->steps; t++) {
+        /* the first step starts from a fresh Gram matrix: no restart */
+        if (t > t0 && muon__gram_restart_at(cfg, t)) {
+            muon__apply_sym(v, q, cur, nxt);
             float *tmp = cur;
             cur = nxt;
             nxt = tmp;
-            if ((st = gram_at(cfg, t, v, cur, r, wb)) != MUON_OK)
-                return st;
+            muon__gram(v, cur, r, 1.0f);
             have_q = 0;
         }
-        int b16 = t < t16; /* this step's m x m products in bf16 too */
         muon__poly p;
         muon__ortho_step_poly(cfg, t, &p);
         float a = (float)p.q[0];
-        if (b16) /* Z = p(R) - a I */
-            st = muon__poly_eval_bf16(&p, r, z, t_buf, m, wb, v->n);
-        else
-            muon__poly_eval(&p, 0.0, r, z, t_buf, m, 1);
+        muon__poly_eval(&p, 0.0, r, z, t_buf, m, 1); /* Z = p(R) - a I */
         if (!have_q) {
             memcpy(q, z, (size_t)m * (size_t)m * sizeof(float));
             for (long i = 0; i < m; i++)
                 q[i * m + i] += a;
             have_q = 1;
         } else {
-            if (b16) /* a Q + Z Q */
-                st = st ? st : muon__sym_update_bf16(z, q, q, a, t_buf, m, wb, v->n);
-            else
-                sym_update(z, q, q, a, t_buf, m);
+            sym_update(z, q, q, a, t_buf, m); /* a Q + Z Q */
             float *tmp = q;
             q = t_buf;
             t_buf = tmp;
         }
-        if (t + 1 < cfg->steps && !restart_at(cfg, t + 1)) {
-            if (b16) { /* RZ = a R + Z R, then R = a RZ + Z RZ */
-                st = st ? st : muon__sym_update_bf16(z, r, r, a, t_buf, m, wb, v->n);
-                st = st ? st : muon__sym_update_bf16(z, t_buf, t_buf, a, r, m, wb, v->n);
-            } else {
-                sym_update(z, r, r, a, t_buf, m);
-                sym_update(z, t_buf, t_buf, a, r, m);
-            }
+        if (t + 1 < cfg->steps && !muon__gram_restart_at(cfg, t + 1)) {
+            sym_update(z, r, r, a, t_buf, m);     /* RZ = a R + Z R */
+            sym_update(z, t_buf, t_buf, a, r, m); /* R = a RZ + Z RZ */
         }
-        if (st != MUON_OK)
-            return st;
     }
-    return apply_before(cfg, cfg->steps, v, q, cur, nxt, wb);
+    muon__apply_sym(v, q, cur, nxt);
 }
 
 double muon__iter_flops(const muon_ortho_config *cfg, const muon__view *v, int have_a0)
 {
     double m = (double)v->m, n = (double)v->n;
     double gram = m * (m + 1) * n, apply = 2 * m * m * n, mmm = sym_product_flops(v->m);
-    int t16 = muon__bf16_steps(cfg);
-    if (t16 > 0)
+    int t0 = muon__bf16_steps(cfg);
+    double f = muon__mixed_flops(cfg, v);
+    if (t0 > 0)
         have_a0 = 0; /* the bf16 steps make their own Gram matrices */
     if (cfg->method != MUON_ORTHO_GRAM_NS) {
-        double f = muon__mixed_flops(cfg, v);
-        for (int t = t16; t < cfg->steps; t++) {
+        for (int t = t0; t < cfg->steps; t++) {
             muon__poly p;
             muon__ortho_step_poly(cfg, t, &p);
             f += (t == 0 && have_a0 ? 0 : gram) + muon__poly_eval_flops(&p, v->m) + apply;
         }
         return f;
     }
-    /* a Gram matrix with bf16 operands is a full GEMM (no SYRK) */
-    double gram16 = 2 * m * m * n, f = 0;
     int have_q = 0;
     if (!have_a0)
-        f += t16 > 0 ? gram16 : gram;
-    for (int t = 0; t < cfg->steps; t++) {
-        if (restart_at(cfg, t)) {
-            f += apply + (t < t16 ? gram16 : gram);
+        f += gram;
+    for (int t = t0; t < cfg->steps; t++) {
+        if (t > t0 && muon__gram_restart_at(cfg, t)) {
+            f += apply + gram;
             have_q = 0;
         }
         muon__poly p;
@@ -230,7 +184,7 @@ double muon__iter_flops(const muon_ortho_config *cfg, const muon__view *v, int h
         if (have_q)
             f += mmm;
         have_q = 1;
-        if (t + 1 < cfg->steps && !restart_at(cfg, t + 1))
+        if (t + 1 < cfg->steps && !muon__gram_restart_at(cfg, t + 1))
             f += 2 * mmm;
     }
     return f + apply;

@@ -10,13 +10,15 @@
  * same as fp32's to four digits, while bf16 in the last step as well
  * raises it from 0.130 to 0.136 (docs/ortho.md, "Precision").
  *
- * Under NS each bf16 step is plain NS on the wide view: A = X X^T,
- * S = p(A), X <- S X (muon__mixed_run). Under Gram NS the bf16 steps are
- * Gram-NS steps whose Gram matrix, m x m products and closing X product
- * all take bf16 operands, with a restart where they end
- * (src/ortho/iterate.c); the helpers for that are here too. Products are
- * whole GEMMs: with AMX, SYRK and the one-triangle panels would save less
- * than they cost. */
+ * Each step is plain NS on the wide view: A = X X^T, S = p(A), X <- S X,
+ * whatever the configured method; the two fp32 steps then run that method.
+ * A Gram-NS form of the bf16 steps (bf16 Gram matrix, m x m iterations and
+ * closing product) was faster by another 15-25% and as orthogonal on
+ * Gaussian inputs, but it broke training (tinyshakespeare, Muon: val loss
+ * 3.34 against 1.83 after 400 steps): Gram NS iterates R <- R p(R)^2, which
+ * multiplies bf16's rounding error in R's small eigen-directions by up to
+ * p^2 ~ 70 per step, and gradients have many such directions. With AMX a
+ * full GEMM for A costs less than keeping SYRK in fp32. */
 #include <string.h>
 
 #include "base/bf16.h"
@@ -54,93 +56,25 @@ double muon__mixed_flops(const muon_ortho_config *cfg, const muon__view *v)
     return f;
 }
 
-/* The scratch areas inside wb: X (m n), then A and S (m m each), in bf16. */
-static muon__bf16 *wb_x(float *wb) { return (muon__bf16 *)wb; }
-static muon__bf16 *wb_a(float *wb, size_t mn) { return (muon__bf16 *)(wb + half_floats(mn)); }
-static muon__bf16 *wb_s(float *wb, size_t mn, size_t mm)
-{
-    return (muon__bf16 *)(wb + half_floats(mn) + half_floats(mm));
-}
-
-/* A = X X^T of the wide view from X already in bf16; a tall X is stored
- * n x m, so X^T X */
-static muon_status gram16(const muon__view *v, const muon__bf16 *xb, float *a)
-{
-    long m = v->m, n = v->n;
-    if (v->tall)
-        return muon__gemm_bf16(1, 0, m, m, n, 1.0f, xb, xb, 0.0f, a, m);
-    return muon__gemm_bf16(0, 1, m, m, n, 1.0f, xb, xb, 0.0f, a, m);
-}
-
-/* Y = S X (tall: X S, n x m) from S and X already in bf16 */
-static muon_status apply16(const muon__view *v, const muon__bf16 *sb, const muon__bf16 *xb,
-                           float *y)
-{
-    long m = v->m, n = v->n;
-    if (v->tall)
-        return muon__gemm_bf16(0, 0, n, m, m, 1.0f, xb, sb, 0.0f, y, m);
-    return muon__gemm_bf16(0, 0, m, n, m, 1.0f, sb, xb, 0.0f, y, n);
-}
-
-muon_status muon__gram_bf16(const muon__view *v, const float *x, float *r, float *wb)
-{
-    muon__to_bf16(wb_x(wb), x, (size_t)v->m * (size_t)v->n);
-    return gram16(v, wb_x(wb), r);
-}
-
-muon_status muon__apply_bf16(const muon__view *v, const float *s, const float *x, float *y,
-                             float *wb)
-{
-    size_t mn = (size_t)v->m * (size_t)v->n, mm = (size_t)v->m * (size_t)v->m;
-    muon__to_bf16(wb_x(wb), x, mn);
-    muon__to_bf16(wb_s(wb, mn, mm), s, mm);
-    return apply16(v, wb_s(wb, mn, mm), wb_x(wb), y);
-}
-
-muon_status muon__poly_eval_bf16(const muon__poly *p, const float *r, float *z, float *t, long m,
-                                 float *wb, long n)
-{
-    if (p->deg != 2) { /* taylor-K: its Horner chain in fp32 */
-        muon__poly_eval(p, 0.0, r, z, t, m, 1);
-        return MUON_OK;
-    }
-    size_t mn = (size_t)m * (size_t)n, mm = (size_t)m * (size_t)m;
-    muon__bf16 *rb = wb_a(wb, mn);
-    muon__to_bf16(rb, r, mm);
-    muon_status st = muon__gemm_bf16(0, 0, m, m, m, 1.0f, rb, rb, 0.0f, t, m); /* R R */
-    float q1 = (float)p->q[1], q2 = (float)p->q[2];
-    for (size_t i = 0; i < mm; i++)
-        z[i] = q1 * r[i] + q2 * t[i];
-    return st;
-}
-
-muon_status muon__sym_update_bf16(const float *z, const float *b, const float *init, float beta,
-                                  float *dst, long m, float *wb, long n)
-{
-    size_t mn = (size_t)m * (size_t)n, mm = (size_t)m * (size_t)m;
-    muon__bf16 *zb = wb_a(wb, mn), *bb = wb_s(wb, mn, mm);
-    muon__to_bf16(zb, z, mm);
-    muon__to_bf16(bb, b, mm);
-    /* the whole product: with AMX, computing one triangle by panels and
-     * mirroring it saves less than it costs */
-    muon_status st = muon__gemm_bf16(0, 0, m, m, m, 1.0f, zb, bb, 0.0f, dst, m);
-    for (size_t i = 0; i < mm; i++)
-        dst[i] += beta * init[i];
-    return st;
-}
-
 muon_status muon__mixed_run(const muon_ortho_config *cfg, const muon__view *v, float **cur,
                             float **nxt, float *a, float *s, float *t, float *wb)
 {
-    long m = v->m;
-    size_t mn = (size_t)m * (size_t)v->n, mm = (size_t)m * (size_t)m;
-    muon__bf16 *xb = wb_x(wb), *ab = wb_a(wb, mn), *sb = wb_s(wb, mn, mm);
+    long m = v->m, n = v->n;
+    size_t mn = (size_t)m * (size_t)n, mm = (size_t)m * (size_t)m;
+    muon__bf16 *xb = (muon__bf16 *)wb;
+    muon__bf16 *ab = (muon__bf16 *)(wb + half_floats(mn));
+    muon__bf16 *sb = (muon__bf16 *)(wb + half_floats(mn) + half_floats(mm));
     muon_status st = MUON_OK;
     for (int step = 0; step < muon__bf16_steps(cfg) && st == MUON_OK; step++) {
         muon__poly p;
         muon__ortho_step_poly(cfg, step, &p);
         muon__to_bf16(xb, *cur, mn);
-        if ((st = gram16(v, xb, a)) != MUON_OK)
+        /* A = X X^T of the wide view; a tall X is stored n x m, so X^T X */
+        if (v->tall)
+            st = muon__gemm_bf16(1, 0, m, m, n, 1.0f, xb, xb, 0.0f, a, m);
+        else
+            st = muon__gemm_bf16(0, 1, m, m, n, 1.0f, xb, xb, 0.0f, a, m);
+        if (st != MUON_OK)
             break;
         if (p.deg == 2) { /* S = q0 I + q1 A + q2 A A */
             /* A A unscaled into t, the rest in one pass: oneDNN's AMX
@@ -158,7 +92,10 @@ muon_status muon__mixed_run(const muon_ortho_config *cfg, const muon__view *v, f
         if (st != MUON_OK)
             break;
         muon__to_bf16(sb, s, mm);
-        st = apply16(v, sb, xb, *nxt);
+        if (v->tall) /* X S, n x m */
+            st = muon__gemm_bf16(0, 0, n, m, m, 1.0f, xb, sb, 0.0f, *nxt, m);
+        else
+            st = muon__gemm_bf16(0, 0, m, n, m, 1.0f, sb, xb, 0.0f, *nxt, n);
         float *tmp = *cur;
         *cur = *nxt;
         *nxt = tmp;

@@ -135,15 +135,16 @@ static muon_status iterate(const muon_ortho_config *c, const float *in, float *o
     if (c->aol)
         aol_rescale(&v, x0, mm[0], svec, c->eps);
     int t0 = muon__bf16_steps(c);
-    int have_a0 = c->aol && t0 == 0;
-    if (c->method == MUON_ORTHO_GRAM_NS)
-        return muon__gram_ns_run(c, &v, x0, x1, mm, have_a0, wb);
     if (t0 > 0) {
         muon_status st = muon__mixed_run(c, &v, &x0, &x1, mm[0], mm[1], mm[2], wb);
         if (st != MUON_OK)
             return st;
     }
-    muon__ns_run(c, &v, t0, x0, x1, mm, have_a0);
+    int have_a0 = c->aol && t0 == 0;
+    if (c->method == MUON_ORTHO_GRAM_NS)
+        muon__gram_ns_run(c, &v, t0, x0, x1, mm, have_a0);
+    else
+        muon__ns_run(c, &v, t0, x0, x1, mm, have_a0);
     return MUON_OK;
 }
 

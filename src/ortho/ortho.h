@@ -65,8 +65,8 @@ void muon__poly_eval(const muon__poly *p, double c0, const float *a, float *s, f
 /* Flops muon__poly_eval executes. */
 double muon__poly_eval_flops(const muon__poly *p, long m);
 
-/* The iterations of a resolved NS (steps t0 .. steps-1, fp32) or Gram NS
- * config (every step) on a normalized X in the wide view. X is in x0; every X product
+/* The fp32 iterations of a resolved NS or Gram NS config, steps t0 ..
+ * steps-1, on a normalized X in the wide view. X is in x0; every X product
  * alternates between x0 and other, and the last one lands in out, which
  * must be x0 or other: x0 == out exactly when muon__iter_x_products() is
  * even (counting the bf16 steps before t0). mm[] holds
@@ -75,31 +75,15 @@ double muon__poly_eval_flops(const muon__poly *p, long m);
  * AOL leaves it. */
 void muon__ns_run(const muon_ortho_config *cfg, const muon__view *v, int t0, float *x0,
                   float *other, float *const mm[], int have_a0);
-/* Gram NS runs "mixed" itself: the Gram matrices and X products of its
- * bf16 steps take bf16 operands, with a restart where they end; wb has
- * muon__bf16_work_floats() floats. Its status is not MUON_OK only when the
- * bf16 fallback cannot allocate. */
-muon_status muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, float *x0,
-                              float *other, float *const mm[], int have_a0, float *wb);
+void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, int t0, float *x0,
+                       float *other, float *const mm[], int have_a0);
 
 /* ---- mixed precision (mixed.c) */
 /* Leading steps run with bf16 operands: steps - 2 under "mixed", else 0. */
 int muon__bf16_steps(const muon_ortho_config *cfg);
 /* Floats of workspace the bf16 steps need (0 when there are none). */
 size_t muon__bf16_work_floats(const muon_ortho_config *cfg, const muon__view *v);
-/* R (m x m, both triangles) = X X^T and Y = S X (X S for a tall view)
- * with bf16 operands; wb as below. */
-muon_status muon__gram_bf16(const muon__view *v, const float *x, float *r, float *wb);
-muon_status muon__apply_bf16(const muon__view *v, const float *s, const float *x, float *y,
-                             float *wb);
-/* Gram NS's m x m work with bf16 operands (n: the wide view's n, which
- * places the scratch in wb): Z = p(R) - q0 I (t: m x m scratch), and
- * dst = beta init + Z B (dst distinct from the others). */
-muon_status muon__poly_eval_bf16(const muon__poly *p, const float *r, float *z, float *t, long m,
-                                 float *wb, long n);
-muon_status muon__sym_update_bf16(const float *z, const float *b, const float *init, float beta,
-                                  float *dst, long m, float *wb, long n);
-/* NS steps 0 .. muon__bf16_steps()-1 with bf16 operands: *cur
+/* Steps 0 .. muon__bf16_steps()-1 as plain NS with bf16 operands: *cur
  * holds X0 and on return the last product, *nxt the other buffer (they
  * swap once per step). a, s and t are m x m scratch; wb has muon__bf16_work_floats() floats. */
 muon_status muon__mixed_run(const muon_ortho_config *cfg, const muon__view *v, float **cur,
