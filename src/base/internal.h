@@ -24,6 +24,12 @@ uint32_t muon__crc32(uint32_t crc, const void *data, size_t len);
 int muon__blas_threads_push(int n);
 void muon__blas_threads_pop(int old);
 
+/* For the *_parse / *_name functions of the public enums: the index of
+ * name in names[0..n) (-1 when absent or NULL), and names[i] ("unknown"
+ * when i is out of range). */
+int muon__name_index(const char *const names[], int n, const char *name);
+const char *muon__name_at(const char *const names[], int n, int i);
+
 /* 64-byte aligned allocation (free with free()). NULL on failure. */
 void *muon__aligned_alloc(size_t bytes);
 

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cblas.h>
 #include <omp.h>
@@ -76,4 +77,17 @@ void muon__blas_threads_pop(int old)
 {
     if (openblas_get_num_threads() != old)
         openblas_set_num_threads(old);
+}
+
+int muon__name_index(const char *const names[], int n, const char *name)
+{
+    for (int i = 0; name && i < n; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *muon__name_at(const char *const names[], int n, int i)
+{
+    return i >= 0 && i < n ? names[i] : "unknown";
 }

@@ -78,38 +78,32 @@ muon_status muon_scale_parse(const char *name, muon_scale_rule *out)
 {
     if (!name || !out)
         return MUON_ERR_NULL;
-    for (int i = 0; i < MUON_SCALE_COUNT; i++)
-        if (strcmp(name, scale_names[i]) == 0) {
-            *out = (muon_scale_rule)i;
-            return MUON_OK;
-        }
-    return MUON_ERR_ARG;
+    int i = muon__name_index(scale_names, MUON_SCALE_COUNT, name);
+    if (i < 0)
+        return MUON_ERR_ARG;
+    *out = (muon_scale_rule)i;
+    return MUON_OK;
 }
 
 const char *muon_scale_name(muon_scale_rule r)
 {
-    if ((int)r < 0 || r >= MUON_SCALE_COUNT)
-        return "unknown";
-    return scale_names[r];
+    return muon__name_at(scale_names, MUON_SCALE_COUNT, (int)r);
 }
 
 muon_status muon_role_parse(const char *name, muon_role *out)
 {
     if (!name || !out)
         return MUON_ERR_NULL;
-    for (int i = 0; i < MUON_ROLE_COUNT; i++)
-        if (strcmp(name, role_names[i]) == 0) {
-            *out = (muon_role)i;
-            return MUON_OK;
-        }
-    return MUON_ERR_ARG;
+    int i = muon__name_index(role_names, MUON_ROLE_COUNT, name);
+    if (i < 0)
+        return MUON_ERR_ARG;
+    *out = (muon_role)i;
+    return MUON_OK;
 }
 
 const char *muon_role_name(muon_role r)
 {
-    if ((int)r < 0 || r >= MUON_ROLE_COUNT)
-        return "unknown";
-    return role_names[r];
+    return muon__name_at(role_names, MUON_ROLE_COUNT, (int)r);
 }
 
 /* 0 for an unknown rule or a non-positive size (no valid update has it). */

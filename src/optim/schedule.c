@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "muon.h"
+#include "base/internal.h"
 
 static const char *const sched_names[MUON_SCHED_COUNT] = {"constant", "cosine", "wsd"};
 
@@ -32,19 +33,16 @@ muon_status muon_schedule_parse(const char *name, muon_schedule_kind *out)
 {
     if (!name || !out)
         return MUON_ERR_NULL;
-    for (int k = 0; k < MUON_SCHED_COUNT; k++)
-        if (!strcmp(name, sched_names[k])) {
-            *out = (muon_schedule_kind)k;
-            return MUON_OK;
-        }
-    return MUON_ERR_ARG;
+    int i = muon__name_index(sched_names, MUON_SCHED_COUNT, name);
+    if (i < 0)
+        return MUON_ERR_ARG;
+    *out = (muon_schedule_kind)i;
+    return MUON_OK;
 }
 
 const char *muon_schedule_name(muon_schedule_kind k)
 {
-    if ((int)k < 0 || k >= MUON_SCHED_COUNT)
-        return "unknown";
-    return sched_names[k];
+    return muon__name_at(sched_names, MUON_SCHED_COUNT, (int)k);
 }
 
 double muon_schedule_multiplier(const muon_schedule *s, long step)

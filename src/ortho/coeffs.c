@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/internal.h"
 #include "ortho/ortho.h"
 
 static const double keller_abc[3] = {3.4445, -4.7750, 2.0315};
@@ -57,19 +58,16 @@ muon_status muon_ortho_method_parse(const char *name, muon_ortho_method *out)
 {
     if (!name || !out)
         return MUON_ERR_NULL;
-    for (int i = 0; i < MUON_ORTHO_METHOD_COUNT; i++)
-        if (strcmp(name, method_names[i]) == 0) {
-            *out = (muon_ortho_method)i;
-            return MUON_OK;
-        }
-    return MUON_ERR_ARG;
+    int i = muon__name_index(method_names, MUON_ORTHO_METHOD_COUNT, name);
+    if (i < 0)
+        return MUON_ERR_ARG;
+    *out = (muon_ortho_method)i;
+    return MUON_OK;
 }
 
 const char *muon_ortho_method_name(muon_ortho_method m)
 {
-    if ((int)m < 0 || m >= MUON_ORTHO_METHOD_COUNT)
-        return "unknown";
-    return method_names[m];
+    return muon__name_at(method_names, MUON_ORTHO_METHOD_COUNT, (int)m);
 }
 
 static const char *const precision_names[MUON_PRECISION_COUNT] = {"fp32", "mixed"};
@@ -78,19 +76,16 @@ muon_status muon_precision_parse(const char *name, muon_precision *out)
 {
     if (!name || !out)
         return MUON_ERR_NULL;
-    for (int i = 0; i < MUON_PRECISION_COUNT; i++)
-        if (strcmp(name, precision_names[i]) == 0) {
-            *out = (muon_precision)i;
-            return MUON_OK;
-        }
-    return MUON_ERR_ARG;
+    int i = muon__name_index(precision_names, MUON_PRECISION_COUNT, name);
+    if (i < 0)
+        return MUON_ERR_ARG;
+    *out = (muon_precision)i;
+    return MUON_OK;
 }
 
 const char *muon_precision_name(muon_precision p)
 {
-    if ((int)p < 0 || p >= MUON_PRECISION_COUNT)
-        return "unknown";
-    return precision_names[p];
+    return muon__name_at(precision_names, MUON_PRECISION_COUNT, (int)p);
 }
 
 muon_status muon_coeffs_parse(const char *name, muon_ortho_config *cfg)
