@@ -86,10 +86,13 @@ class HybridMuon:
     matrices), torch.optim.AdamW for `adamw_params`, same lr and wd."""
 
     def __init__(self, muon_params, adamw_params, lr=1e-3, wd=0.1, momentum=0.95,
-                 nesterov=True, ns_steps=5, adamw_betas=(0.9, 0.95), adamw_eps=1e-8):
+                 nesterov=True, ns_steps=5, adamw_betas=(0.9, 0.95), adamw_eps=1e-8,
+                 ns_dtype=torch.float32):
         self.muon_params = list(muon_params)
         self.lr, self.wd, self.momentum, self.nesterov = lr, wd, momentum, nesterov
         self.coeffs = polar_express_coeffs(ns_steps)
+        # bfloat16 is what the published reference runs NS in on GPUs
+        self.ns_dtype = ns_dtype
         self.buffers = [torch.zeros_like(p) for p in self.muon_params]
         adamw_params = list(adamw_params)
         self.adamw = (torch.optim.AdamW(adamw_params, lr=lr, betas=adamw_betas,
@@ -120,7 +123,7 @@ class HybridMuon:
                 g = g.view(g.size(0), -1)
             buf.mul_(mu).add_(g)
             g = g.add(buf, alpha=mu) if self.nesterov else buf
-            u = orthogonalize(g, self.coeffs)
+            u = orthogonalize(g, self.coeffs, self.ns_dtype).to(p.dtype)
             adjusted_lr = lr * 0.2 * math.sqrt(max(p.shape[0], p.shape[1]))
             p.mul_(1 - lr * wd)
             p.add_(u.view_as(p), alpha=-adjusted_lr)

@@ -102,6 +102,8 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                    help="precision of Newton-Schulz (bfloat16: the reference's GPU recipe)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--write-shapes", metavar="PATH",
                     help="write the shape list as JSON and exit")
@@ -113,11 +115,12 @@ def main(argv=None):
         ap.error("--threads and --repeats must be >= 1, --warmup >= 0")
     blas_threads = set_threads(args.threads)
     muon, adamw = build(args.model, args.seed)
-    opt = HybridMuon(muon, adamw, lr=args.lr, wd=0.1)
+    opt = HybridMuon(muon, adamw, lr=args.lr, wd=0.1, ns_dtype=getattr(torch, args.dtype))
     ms = time_median_ms(opt.step, args.repeats, warmup=args.warmup)
     n_muon = sum(p.numel() for p in muon)
     n_adamw = sum(p.numel() for p in adamw)
     emit({"model": args.model, "threads": args.threads, "blas_threads": blas_threads,
+          "dtype": args.dtype,
           "params": n_muon + n_adamw, "muon_params": n_muon, "adamw_params": n_adamw,
           "ms": round(ms, 3)}, args.json)
     return 0

@@ -135,7 +135,8 @@ def make_optimizer(model, args):
         mats = model.hidden_matrices()
         ids = {id(p) for p in mats}
         rest = [p for p in model.parameters() if id(p) not in ids]
-        return HybridMuon(mats, rest, lr=args.lr, wd=args.weight_decay)
+        return HybridMuon(mats, rest, lr=args.lr, wd=args.weight_decay,
+                          ns_dtype=getattr(torch, args.dtype))
     return torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), eps=1e-8,
                              weight_decay=args.weight_decay)
 
@@ -178,7 +179,10 @@ def train(args):
         t0 = time.perf_counter()
         x, y = get_batch(train_data, args.batch, args.context, gen)
         set_lr(opt, lr_at(step, args))
-        loss = model(x, y)
+        # bfloat16: autocast, the usual mixed-precision recipe (fp32 master
+        # weights, bf16 matrix products)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.dtype == "bfloat16"):
+            loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -198,7 +202,7 @@ def train(args):
            "tokens_per_s": round(args.batch * args.context * timed_steps / timed, 1),
            "dim": args.dim, "layers": args.layers, "heads": args.heads,
            "context": args.context, "batch": args.batch, "threads": args.threads,
-           "steps": args.steps, "lr": args.lr, "final_loss": round(sum(tail) / len(tail), 5)}
+           "steps": args.steps, "lr": args.lr, "dtype": args.dtype, "final_loss": round(sum(tail) / len(tail), 5)}
     if final_val is not None:
         out["final_val_loss"] = round(final_val, 5)
     emit(out, args.json)
@@ -226,6 +230,8 @@ def main(argv=None):
     ap.add_argument("--eval", action="store_true", help="print loss curves")
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--eval-batches", type=int, default=8)
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                    help="bfloat16: forward/backward under torch.autocast and NS in bfloat16")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if min(args.dim, args.layers, args.heads, args.context, args.batch, args.threads,

@@ -82,6 +82,9 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--data", default=None, help="text file for the peer's training data")
+    ap.add_argument("--no-mixed", action="store_true",
+                    help="skip the mixed-precision section (ours --precision mixed against "
+                         "the peer in float32 and in bfloat16)")
     args = ap.parse_args()
     muon = os.path.join(args.build, "muon")
     py = sys.executable
@@ -98,7 +101,7 @@ def main():
 
     res = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
            "machine": machine(), "ortho": [], "step": [], "train": [], "sgemm": [],
-           "memory": [], "sizing": []}
+           "memory": [], "sizing": [], "mixed": {"ortho": [], "step": [], "train": []}}
     print("machine:", json.dumps(res["machine"]), flush=True)
 
     for t in threads:
@@ -166,6 +169,9 @@ def main():
                 print(f"  {o['optim']:>5} ours {o['tokens_per_s']:8.0f} tok/s  torch "
                       f"{p['tokens_per_s']:8.0f} tok/s  ratio {row['speedup']:.2f}x", flush=True)
 
+    if not args.no_mixed:
+        mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t)
+
     print("\n== peak memory of a training run (one optimizer per process)", flush=True)
     for label, d, l, h, tt, b in MODELS:
         for optim in ("adamw", "muon"):
@@ -189,6 +195,77 @@ def main():
         json.dump(res, f, indent=1)
     write_markdown(res, os.path.join(ROOT, "docs", "bench-results.md"), args)
     print("\nwrote bench/results.json and docs/bench-results.md")
+
+
+def mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t):
+    """Ours with --precision mixed against the peer in float32 (the rows
+    above) and in bfloat16 (reference NS in bfloat16; training under
+    torch.autocast)."""
+    mx = res["mixed"]
+    for t in threads:
+        print(f"\n== mixed precision: orthogonalization, {t} thread(s)", flush=True)
+        ours = run_json([muon, "bench", "ortho", "--shape", ",".join(SHAPES), "--precision",
+                         "mixed", "--threads", str(t), "--repeats", rep_o, "--json"], env)
+        peer = run_json([py, os.path.join(HERE, "peer_ortho.py"), "--threads", str(t),
+                         "--steps", "5", "--repeats", rep_o, "--dtype", "bfloat16", "--json"] +
+                        sum([["--shape", s] for s in SHAPES], []), env)
+        for o in ours:
+            p16 = next(x for x in peer if x["shape"] == o["shape"])
+            p32 = next(x for x in res["ortho"] if x["shape"] == o["shape"] and x["threads"] == t)
+            row = {"shape": o["shape"], "threads": t, "method": o["method"], "ms": o["ms"],
+                   "ortho_err": o["ortho_err"], "fp32_ms": p32["ms"],
+                   "peer_fp32_ms": p32["peer_ms"], "peer_fp32_err": p32["peer_ortho_err"],
+                   "peer_bf16_ms": p16["ms"], "peer_bf16_err": p16["ortho_err"],
+                   "vs_peer_fp32": ratio(p32["peer_ms"], o["ms"]),
+                   "vs_peer_bf16": ratio(p16["ms"], o["ms"])}
+            mx["ortho"].append(row)
+            print(f"  {o['shape']:>10} ours mixed {o['ms']:8.1f} ms (err {o['ortho_err']:.4f})  "
+                  f"torch fp32 {p32['peer_ms']:8.1f} ms  torch bf16 {p16['ms']:8.1f} ms (err "
+                  f"{p16['ortho_err']:.4f})  ratios {row['vs_peer_fp32']:.2f}x / "
+                  f"{row['vs_peer_bf16']:.2f}x", flush=True)
+    for t in threads:
+        print(f"\n== mixed precision: optimizer step, GPT-2 small shapes, {t} thread(s)",
+              flush=True)
+        o = run_json([muon, "bench", "step", "--model", "gpt2-small", "--threads", str(t),
+                      "--repeats", rep_s, "--precision", "mixed", "--json"], env)[0]
+        p16 = run_json([py, os.path.join(HERE, "peer_step.py"), "--model", "gpt2-small",
+                        "--threads", str(t), "--repeats", rep_s, "--warmup", "1", "--dtype",
+                        "bfloat16", "--json"], env)[0]
+        p32 = next(x for x in res["step"] if x["threads"] == t)
+        row = {"threads": t, "ms": o["ms"], "fp32_ms": p32["ms"], "peer_fp32_ms": p32["peer_ms"],
+               "peer_bf16_ms": p16["ms"], "vs_peer_fp32": ratio(p32["peer_ms"], o["ms"]),
+               "vs_peer_bf16": ratio(p16["ms"], o["ms"])}
+        mx["step"].append(row)
+        print(f"  ours mixed {o['ms']:.0f} ms  torch fp32 {p32['peer_ms']:.0f} ms  torch bf16 "
+              f"{p16['ms']:.0f} ms  ratios {row['vs_peer_fp32']:.2f}x / "
+              f"{row['vs_peer_bf16']:.2f}x", flush=True)
+    for label, d, l, h, tt, b in MODELS:
+        for t in threads:
+            print(f"\n== mixed precision: training {label}, {t} thread(s)", flush=True)
+            ours = run_json([muon, "bench", "train", "--dim", str(d), "--layers", str(l),
+                             "--heads", str(h), "--context", str(tt), "--batch", str(b),
+                             "--threads", str(t), "--steps", steps_t, "--precision", "mixed",
+                             "--json"], env)
+            for o in ours:
+                p16 = run_json([py, os.path.join(HERE, "peer_train.py"), "--dim", str(d),
+                                "--layers", str(l), "--heads", str(h), "--context", str(tt),
+                                "--batch", str(b), "--threads", str(t), "--steps", steps_t,
+                                "--optim", o["optim"], "--data", data, "--dtype", "bfloat16",
+                                "--json"], env)[-1]
+                p32 = next(x for x in res["train"] if x["model"] == label
+                           and x["threads"] == t and x["optim"] == o["optim"])
+                row = {"model": label, "dim": d, "layers": l, "context": tt, "batch": b,
+                       "threads": t, "optim": o["optim"], "tokens_per_s": o["tokens_per_s"],
+                       "fp32_tokens_per_s": p32["tokens_per_s"],
+                       "peer_fp32_tokens_per_s": p32["peer_tokens_per_s"],
+                       "peer_bf16_tokens_per_s": p16["tokens_per_s"],
+                       "vs_peer_fp32": ratio(o["tokens_per_s"], p32["peer_tokens_per_s"]),
+                       "vs_peer_bf16": ratio(o["tokens_per_s"], p16["tokens_per_s"])}
+                mx["train"].append(row)
+                print(f"  {o['optim']:>5} ours mixed {o['tokens_per_s']:8.0f} tok/s  torch fp32 "
+                      f"{p32['peer_tokens_per_s']:8.0f}  torch bf16 {p16['tokens_per_s']:8.0f}"
+                      f"  ratios {row['vs_peer_fp32']:.2f}x / {row['vs_peer_bf16']:.2f}x",
+                      flush=True)
 
 
 def fmt(x, nd=2):
@@ -243,8 +320,41 @@ def write_markdown(res, path, args):
         for r in res["sizing"]:
             L.append("| " + " | ".join(fmt(r[k], 1) if isinstance(r[k], float) else str(r[k])
                                        for k in keys) + " |")
+    L += mixed_markdown(res.get("mixed"))
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
+
+
+def mixed_markdown(mx):
+    if not mx or not (mx["ortho"] or mx["step"] or mx["train"]):
+        return []
+    L = ["", "## 7. Mixed precision (opt-in `--precision mixed`)", "",
+         "Not the issue's fp32 comparison: ours with bf16 operands (fp32 accumulation) "
+         "against the peer in float32 (the rows above) and in bfloat16 (the reference NS in "
+         "bfloat16; training under `torch.autocast`). Loss parity of mixed training is in "
+         "docs/model.md, \"Precision\".", "",
+         "| shape | threads | ours mixed (err) | ours fp32 | PyTorch fp32 (err) | "
+         "PyTorch bf16 (err) | vs fp32 peer | vs bf16 peer |", "|---|---|---|---|---|---|---|---|"]
+    for r in mx["ortho"]:
+        L.append(f"| {r['shape']} | {r['threads']} | {r['ms']:.1f} ms ({r['ortho_err']:.4f}) | "
+                 f"{r['fp32_ms']:.1f} ms | {r['peer_fp32_ms']:.1f} ms ({r['peer_fp32_err']:.4f}) | "
+                 f"{r['peer_bf16_ms']:.1f} ms ({r['peer_bf16_err']:.4f}) | "
+                 f"{fmt(r['vs_peer_fp32'])}x | {fmt(r['vs_peer_bf16'])}x |")
+    L += ["", "| optimizer step, GPT-2 small | threads | ours mixed | ours fp32 | PyTorch fp32 | "
+          "PyTorch bf16 NS | vs fp32 peer | vs bf16 peer |", "|---|---|---|---|---|---|---|---|"]
+    for r in mx["step"]:
+        L.append(f"| | {r['threads']} | {r['ms']:.0f} ms | {r['fp32_ms']:.0f} ms | "
+                 f"{r['peer_fp32_ms']:.0f} ms | {r['peer_bf16_ms']:.0f} ms | "
+                 f"{fmt(r['vs_peer_fp32'])}x | {fmt(r['vs_peer_bf16'])}x |")
+    L += ["", "| model | threads | optimizer | ours mixed tokens/s | ours fp32 | PyTorch fp32 | "
+          "PyTorch autocast bf16 | vs fp32 peer | vs bf16 peer |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    for r in mx["train"]:
+        L.append(f"| {r['model']} | {r['threads']} | {r['optim']} | {r['tokens_per_s']:.0f} | "
+                 f"{r['fp32_tokens_per_s']:.0f} | {r['peer_fp32_tokens_per_s']:.0f} | "
+                 f"{r['peer_bf16_tokens_per_s']:.0f} | {fmt(r['vs_peer_fp32'])}x | "
+                 f"{fmt(r['vs_peer_bf16'])}x |")
+    return L
 
 
 if __name__ == "__main__":
