@@ -16,6 +16,8 @@
 #include "base/internal.h"
 
 #define SLOTS 512
+/* Products of fewer multiply-adds than this run on one thread. */
+#define SMALL_PRODUCT (double)(1L << 22)
 /* Below this many elements a conversion stays on the calling thread. */
 #define CONVERT_PAR_MIN (1L << 18)
 
@@ -81,14 +83,54 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct slot table[SLOTS];
 static int count;
 static dnnl_engine_t engine;
-/* A stream is not safe to share between threads: one per thread (the
- * optimizer orthogonalizes several matrices at once). */
-static _Thread_local dnnl_stream_t stream;
-/* The primitives' scratchpads are ours ("user" mode), one per thread: with
- * oneDNN's own, two threads running primitives at once corrupted each
- * other's results (measured, oneDNN 2.6). */
-static _Thread_local void *scratch_buf;
-static _Thread_local size_t scratch_cap;
+/* Per-thread state. A stream is not safe to share between threads (the
+ * optimizer orthogonalizes several matrices at once), and the primitives'
+ * scratchpads are ours ("user" mode), one per thread: with oneDNN's own,
+ * two threads running primitives at once corrupted each other's results
+ * (measured, oneDNN 2.6). A thread-specific key frees both when a thread
+ * ends, so programs whose threads come and go do not leak. */
+struct per_thread {
+    dnnl_stream_t stream;
+    void *scratch;
+    size_t cap;
+};
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+static int thread_key_ok;
+
+static void per_thread_free(void *p)
+{
+    struct per_thread *t = p;
+    if (t->stream)
+        dnnl_stream_destroy(t->stream);
+    free(t->scratch);
+    free(t);
+}
+
+static void make_thread_key(void)
+{
+    thread_key_ok = pthread_key_create(&thread_key, per_thread_free) == 0;
+}
+
+/* This thread's state, created on first use; NULL when out of memory. */
+static struct per_thread *this_thread(void)
+{
+    pthread_once(&thread_key_once, make_thread_key);
+    if (!thread_key_ok)
+        return NULL;
+    struct per_thread *t = pthread_getspecific(thread_key);
+    if (t)
+        return t;
+    t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    if (dnnl_stream_create(&t->stream, engine, dnnl_stream_default_flags) != dnnl_success ||
+        pthread_setspecific(thread_key, t) != 0) {
+        per_thread_free(t);
+        return NULL;
+    }
+    return t;
+}
 static int mode = -1; /* -1 unknown, 0 fallback, 1 oneDNN */
 
 static int init_locked(void)
@@ -238,21 +280,20 @@ static int run_native(dnnl_primitive_t prim, size_t scratch, const struct key *k
     if (!descs(k, &a, &b, &c) || dnnl_memory_desc_init_by_tag(&s, 1, one, dnnl_f32, dnnl_a) != dnnl_success ||
         dnnl_memory_desc_init_by_tag(&w, 1, wbytes, dnnl_u8, dnnl_a) != dnnl_success)
         return 0;
-    if (scratch > scratch_cap) {
+    struct per_thread *th = this_thread();
+    if (!th)
+        return 0;
+    if (scratch > th->cap) {
         /* grows once per thread to the largest primitive's need */
         void *p = muon__aligned_alloc(scratch);
         if (!p)
             return 0;
-        free(scratch_buf);
-        scratch_buf = p;
-        scratch_cap = scratch;
-    }
-    if (!stream && dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) {
-        stream = NULL;
-        return 0;
+        free(th->scratch);
+        th->scratch = p;
+        th->cap = scratch;
     }
     dnnl_memory_t ma = NULL, mb = NULL, mc = NULL, ms = NULL, mw = NULL;
-    int ok = dnnl_memory_create(&mw, &w, engine, scratch ? scratch_buf : &scratch_cap) == dnnl_success &&
+    int ok = dnnl_memory_create(&mw, &w, engine, scratch ? th->scratch : (void *)&th->cap) == dnnl_success &&
              dnnl_memory_create(&ma, &a, engine, (void *)A) == dnnl_success &&
              dnnl_memory_create(&mb, &b, engine, (void *)B) == dnnl_success &&
              dnnl_memory_create(&mc, &c, engine, C) == dnnl_success &&
@@ -265,8 +306,8 @@ static int run_native(dnnl_primitive_t prim, size_t scratch, const struct key *k
                                    {DNNL_ARG_ATTR_OUTPUT_SCALES, ms}};
         /* oneDNN checks the arguments before it writes C, so a refused
          * call can still be made by the fallback */
-        ok = dnnl_primitive_execute(prim, stream, k->scaled ? 5 : 4, args) == dnnl_success &&
-             dnnl_stream_wait(stream) == dnnl_success;
+        ok = dnnl_primitive_execute(prim, th->stream, k->scaled ? 5 : 4, args) == dnnl_success &&
+             dnnl_stream_wait(th->stream) == dnnl_success;
     }
     if (ma)
         dnnl_memory_destroy(ma);
@@ -313,8 +354,14 @@ muon_status muon__gemm_bf16(int ta, int tb, long m, long n, long k, float alpha,
 {
     if (m <= 0 || n <= 0)
         return MUON_OK;
-    struct key key = {ta != 0, tb != 0, omp_in_parallel() ? 1 : openblas_get_num_threads(),
-                      alpha != 1.0f, m, n, k, ldc, beta};
+    /* Small products run on the calling thread alone: waking a second pool
+     * (oneDNN's OpenMP threads beside OpenBLAS's) costs more than they do,
+     * and on 2 cores the two pools' spinning made a 64 x 112 orthogonalization
+     * take 75 ms instead of 0.3 ms. */
+    int nth = omp_in_parallel() || (double)m * (double)n * (double)k < SMALL_PRODUCT
+                  ? 1
+                  : openblas_get_num_threads();
+    struct key key = {ta != 0, tb != 0, nth, alpha != 1.0f, m, n, k, ldc, beta};
     if (k > 0) {
         /* A primitive splits its work for the thread count it sees when it
          * is built and expects as many when it runs; inside a parallel
