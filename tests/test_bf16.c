@@ -21,20 +21,6 @@
 #include "testutil.h"
 #include "train/train.h"
 
-static uint32_t bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float from_bits(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 static int is_nan_bits(uint32_t u)
 {
     return (u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu) != 0;
@@ -46,7 +32,7 @@ static int is_nan_bits(uint32_t u)
  * the mantissa is full, and from the largest finite value to Inf. */
 static uint16_t round_ref(float f)
 {
-    uint32_t u = bits(f), keep = u >> 16, dropped = u & 0xffffu;
+    uint32_t u = tu_float_bits(f), keep = u >> 16, dropped = u & 0xffffu;
     if (dropped > 0x8000u || (dropped == 0x8000u && (keep & 1u)))
         keep++;
     return (uint16_t)keep;
@@ -55,7 +41,7 @@ static uint16_t round_ref(float f)
 /* The bf16-rounded value in double, by the reference. */
 static double rounded(float f)
 {
-    return (double)from_bits((uint32_t)round_ref(f) << 16);
+    return (double)tu_bits_float((uint32_t)round_ref(f) << 16);
 }
 
 TEST(bf16_rounding_every_upper_half)
@@ -71,8 +57,8 @@ TEST(bf16_rounding_every_upper_half)
     muon__bf16 *y = malloc(N * sizeof *y), *y_small = malloc(N * sizeof *y_small);
     for (uint32_t hi = 0; hi < 65536; hi++) {
         for (int l = 0; l < NL - 1; l++)
-            x[hi * NL + (uint32_t)l] = from_bits(hi << 16 | lows[l]);
-        x[hi * NL + NL - 1] = from_bits(hi << 16 | (uint32_t)(tu_uniform(&r) * 65536));
+            x[hi * NL + (uint32_t)l] = tu_bits_float(hi << 16 | lows[l]);
+        x[hi * NL + NL - 1] = tu_bits_float(hi << 16 | (uint32_t)(tu_uniform(&r) * 65536));
     }
     /* one call large enough to be split across threads, and the same in
      * pieces that stay on the calling thread */
@@ -82,7 +68,7 @@ TEST(bf16_rounding_every_upper_half)
     ASSERT(memcmp(y, y_small, N * sizeof *y) == 0);
     long bad = -1, nans = 0;
     for (long i = 0; i < N && bad < 0; i++) {
-        uint32_t u = bits(x[i]);
+        uint32_t u = tu_float_bits(x[i]);
         if (is_nan_bits(u)) {
             nans++;
             bad = is_nan_bits((uint32_t)y[i] << 16) ? -1 : i;
@@ -91,7 +77,7 @@ TEST(bf16_rounding_every_upper_half)
         }
     }
     if (bad >= 0)
-        printf("    0x%08x -> 0x%04x, want 0x%04x\n", bits(x[bad]), y[bad], round_ref(x[bad]));
+        printf("    0x%08x -> 0x%04x, want 0x%04x\n", tu_float_bits(x[bad]), y[bad], round_ref(x[bad]));
     ASSERT_EQ_INT(bad, -1);
     ASSERT(nans > 2 * 127 * 6); /* the sweep did reach the NaN patterns */
     free(x);
@@ -134,7 +120,7 @@ TEST(bf16_rounding_hand_picked)
     float in[N];
     muon__bf16 out[N];
     for (int i = 0; i < N; i++)
-        in[i] = from_bits(cases[i].in);
+        in[i] = tu_bits_float(cases[i].in);
     muon__to_bf16(out, in, N);
     for (int i = 0; i < N; i++) {
         if (out[i] != cases[i].out)
@@ -143,8 +129,8 @@ TEST(bf16_rounding_hand_picked)
         ASSERT_EQ_INT(round_ref(in[i]), cases[i].out); /* the reference agrees too */
     }
     /* NaN stays NaN, quiet or signalling, either sign */
-    float nan_in[4] = {from_bits(0x7fc00000u), from_bits(0x7f800001u), from_bits(0xff800001u),
-                       from_bits(0x7f80ffffu)};
+    float nan_in[4] = {tu_bits_float(0x7fc00000u), tu_bits_float(0x7f800001u), tu_bits_float(0xff800001u),
+                       tu_bits_float(0x7f80ffffu)};
     muon__bf16 nan_out[4];
     muon__to_bf16(nan_out, nan_in, 4);
     for (int i = 0; i < 4; i++)
@@ -162,13 +148,13 @@ TEST(bf16_widening_is_exact_and_round_trips)
     muon__to_bf16(back, f, N);
     int bad = -1;
     for (int i = 0; i < N && bad < 0; i++) {
-        uint32_t u = bits(f[i]);
+        uint32_t u = tu_float_bits(f[i]);
         int nan = is_nan_bits((uint32_t)i << 16);
         if (u != (uint32_t)i << 16 || (nan ? !is_nan_bits((uint32_t)back[i] << 16) : back[i] != i))
             bad = i;
     }
     if (bad >= 0)
-        printf("    0x%04x -> 0x%08x -> 0x%04x\n", bad, bits(f[bad]), back[bad]);
+        printf("    0x%04x -> 0x%08x -> 0x%04x\n", bad, tu_float_bits(f[bad]), back[bad]);
     ASSERT_EQ_INT(bad, -1);
     free(p);
     free(back);
@@ -182,7 +168,7 @@ static int check_2d(tu_rng *r, long rows, long cols, long ld)
     float *src = malloc(n * sizeof *src);
     muon__bf16 *dst = malloc((size_t)(rows * cols + 1) * sizeof *dst);
     for (size_t i = 0; i < n; i++)
-        src[i] = from_bits((uint32_t)(tu_uniform(r) * 4294967296.0) & 0xbfffffffu); /* finite */
+        src[i] = tu_bits_float((uint32_t)(tu_uniform(r) * 4294967296.0) & 0xbfffffffu); /* finite */
     dst[rows * cols] = 0x1234;
     muon__to_bf16_2d(dst, src, rows, cols, ld);
     int ok = dst[rows * cols] == 0x1234;
@@ -302,7 +288,7 @@ static long gemm_case_bad(const gemm_case *g, const float *C, int verbose)
     for (long i = 0; i < s->m; i++)
         for (long j = 0; j < s->ldc; j++) {
             size_t e = (size_t)(i * s->ldc + j);
-            int ok = j >= s->n ? bits(C[e]) == bits(g->C0[e])
+            int ok = j >= s->n ? tu_float_bits(C[e]) == tu_float_bits(g->C0[e])
                                : fabs(C[e] - g->R[e]) <= 1e-5 * g->S[e] + 1e-35;
             if (!ok && verbose && bad == 0)
                 printf("    ta %d tb %d %ldx%ldx%ld ldc %ld alpha %g beta %g: C[%ld,%ld] = %.9g, "
@@ -597,16 +583,6 @@ TEST(bf16_linear_mixed_forward_and_backward)
 
 /* ---- orthogonalization ---- */
 
-static double rel_frob(const float *a, const float *b, size_t n)
-{
-    double d = 0, s = 0;
-    for (size_t i = 0; i < n; i++) {
-        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        s += (double)b[i] * b[i];
-    }
-    return sqrt(d / s);
-}
-
 static double rel_frob_d(const float *a, const double *b, size_t n)
 {
     double d = 0, s = 0;
@@ -649,7 +625,7 @@ static int mixed_vs_fp32(muon_ortho_config c, const float *g, long rows, long co
     if (ok) {
         res->err32 = sv_error(o32, rows, cols);
         res->err16 = sv_error(o16, rows, cols);
-        res->rel = rel_frob(o16, o32, n);
+        res->rel = tu_rel_frob(o16, o32, n);
         res->dist32 = polar ? rel_frob_d(o32, polar, n) : 0;
         res->dist16 = polar ? rel_frob_d(o16, polar, n) : 0;
     }
@@ -915,8 +891,8 @@ TEST(gpt_mixed_close_to_fp32_deterministic_and_reversible)
     }
     ASSERT(isfinite(loss[0]) && isfinite(loss[1]));
     /* switching back restores fp32 exactly; mixed repeats itself */
-    ASSERT(bits(loss[3]) == bits(loss[0]) && memcmp(g[3], g[0], np * sizeof *g[0]) == 0);
-    ASSERT(bits(loss[2]) == bits(loss[1]) && memcmp(g[2], g[1], np * sizeof *g[1]) == 0);
+    ASSERT(tu_float_bits(loss[3]) == tu_float_bits(loss[0]) && memcmp(g[3], g[0], np * sizeof *g[0]) == 0);
+    ASSERT(tu_float_bits(loss[2]) == tu_float_bits(loss[1]) && memcmp(g[2], g[1], np * sizeof *g[1]) == 0);
     /* close: bf16 operands move each product by ~2^-9 relative */
     ASSERT(loss[1] != loss[0]);
     ASSERT_NEAR(loss[1], loss[0], 0.01 * loss[0]);
@@ -924,7 +900,7 @@ TEST(gpt_mixed_close_to_fp32_deterministic_and_reversible)
     const char *worst_name = "";
     for (int t = 0; t < gpt_num_tensors(m); t++) {
         const gpt_tensor *tt = gpt_tensor_at(m, t);
-        double rel = rel_frob(g[1] + tt->offset, g[0] + tt->offset, tt->numel);
+        double rel = tu_rel_frob(g[1] + tt->offset, g[0] + tt->offset, tt->numel);
         if (!(rel <= worst)) {
             worst = rel;
             worst_name = tt->name;

@@ -14,20 +14,6 @@
 #include "testutil.h"
 #include "train/train.h"
 
-static uint32_t bits_of(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float float_of(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* Round to nearest bf16, ties to even, written from the definition: the
  * two bf16 values around f (truncation and the next one up in magnitude),
  * whichever is nearer in double, the even one on a tie. */
@@ -35,14 +21,14 @@ static uint16_t bf16_ref(float f)
 {
     if (isnan(f))
         return 0; /* checked separately */
-    uint32_t u = bits_of(f);
+    uint32_t u = tu_float_bits(f);
     uint32_t lo = u & 0xffff0000u;
     if ((u & 0xffffu) == 0)
         return (uint16_t)(lo >> 16);
     uint32_t hi = lo + 0x10000u; /* next magnitude up; may reach Inf */
-    double dlo = fabs((double)float_of(lo) - (double)f);
-    double dhi = isinf(float_of(hi)) ? fabs(ldexp(1.0, 128) - fabs((double)f))
-                                     : fabs((double)float_of(hi) - (double)f);
+    double dlo = fabs((double)tu_bits_float(lo) - (double)f);
+    double dhi = isinf(tu_bits_float(hi)) ? fabs(ldexp(1.0, 128) - fabs((double)f))
+                                     : fabs((double)tu_bits_float(hi) - (double)f);
     if (dlo < dhi)
         return (uint16_t)(lo >> 16);
     if (dhi < dlo)
@@ -64,18 +50,18 @@ TEST(bf16_rounding_matches_the_definition)
         do {
             u = (uint32_t)(tu_uniform(&r) * 4294967296.0);
         } while ((u & 0x7fffffffu) > 0x7f800000u);
-        x[i] = float_of(u);
+        x[i] = tu_bits_float(u);
     }
     /* hand-picked: ties both ways, exact values, the largest float */
-    x[0] = float_of(0x3f808000u); /* tie, lower is even: stays 0x3f80 */
-    x[1] = float_of(0x3f818000u); /* tie, lower is odd: up to 0x3f82 */
-    x[2] = float_of(0x3f808001u); /* just above the tie: up */
+    x[0] = tu_bits_float(0x3f808000u); /* tie, lower is even: stays 0x3f80 */
+    x[1] = tu_bits_float(0x3f818000u); /* tie, lower is odd: up to 0x3f82 */
+    x[2] = tu_bits_float(0x3f808001u); /* just above the tie: up */
     x[3] = 1.0f;
     x[4] = -0.0f;
     x[5] = INFINITY;
     x[6] = -INFINITY;
-    x[7] = float_of(0x7f7fffffu); /* FLT_MAX rounds to Inf */
-    x[8] = float_of(0x00000001u); /* smallest subnormal rounds to +0 */
+    x[7] = tu_bits_float(0x7f7fffffu); /* FLT_MAX rounds to Inf */
+    x[8] = tu_bits_float(0x00000001u); /* smallest subnormal rounds to +0 */
     muon__to_bf16(y, x, N);
     ASSERT_EQ_INT(y[0], 0x3f80);
     ASSERT_EQ_INT(y[1], 0x3f82);
@@ -90,11 +76,11 @@ TEST(bf16_rounding_matches_the_definition)
         if (y[i] != bf16_ref(x[i]))
             bad = i;
     if (bad >= 0)
-        printf("    x = 0x%08x: got 0x%04x, want 0x%04x\n", bits_of(x[bad]), y[bad],
+        printf("    x = 0x%08x: got 0x%04x, want 0x%04x\n", tu_float_bits(x[bad]), y[bad],
                bf16_ref(x[bad]));
     ASSERT_EQ_INT(bad, -1);
     /* NaN stays NaN; widening is exact */
-    float nan_in[2] = {NAN, float_of(0x7f800001u)}, back[2];
+    float nan_in[2] = {NAN, tu_bits_float(0x7f800001u)}, back[2];
     muon__bf16 nan_out[2];
     muon__to_bf16(nan_out, nan_in, 2);
     muon__from_bf16(back, nan_out, 2);
@@ -154,7 +140,7 @@ static int check_gemm(tu_rng *r, int ta, int tb, long m, long n, long k, float a
         for (long j = 0; ok && j < ldc; j++) {
             size_t e = (size_t)(i * ldc + j);
             if (j >= n)
-                ok = bits_of(C[e]) == bits_of(C0[e]);
+                ok = tu_float_bits(C[e]) == tu_float_bits(C0[e]);
             else
                 ok = fabs(C[e] - R[e]) <= 1e-5 * S[e] + 1e-30;
             if (!ok)
@@ -233,16 +219,6 @@ TEST(bf16_gemm_from_many_threads_at_once)
     ASSERT_EQ_INT(bad, 0);
 }
 
-static double frob_rel(const float *a, const float *b, size_t n)
-{
-    double d = 0, s = 0;
-    for (size_t i = 0; i < n; i++) {
-        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        s += (double)b[i] * b[i];
-    }
-    return sqrt(d / s);
-}
-
 /* mixed against fp32: as orthogonal (the last two steps are fp32), and a
  * direction that differs by about bf16's rounding on a Gaussian input. */
 static int ortho_case(long rows, long cols, muon_ortho_config cfg, double err_tol, double rel_tol)
@@ -259,7 +235,7 @@ static int ortho_case(long rows, long cols, muon_ortho_config cfg, double err_to
     double e32 = 1, e16 = 1;
     ok = ok && muon_ortho_error(o32, rows, cols, &e32) == MUON_OK &&
          muon_ortho_error(o16, rows, cols, &e16) == MUON_OK;
-    double rel = frob_rel(o16, o32, n);
+    double rel = tu_rel_frob(o16, o32, n);
     if (!ok || !(fabs(e16 - e32) <= err_tol) || !(rel > 0 && rel <= rel_tol)) {
         printf("    %ldx%ld method %d coeffs %d aol %d: err fp32 %.4f mixed %.4f, rel diff %.4g\n",
                rows, cols, cfg.method, cfg.coeffs, cfg.aol, e32, e16, rel);
@@ -372,7 +348,7 @@ TEST(gpt_mixed_gradients_close_to_fp32)
     double worst = 0;
     for (int t = 0; t < gpt_num_tensors(m); t++) {
         const gpt_tensor *T = gpt_tensor_at(m, t);
-        double rel = frob_rel(g16 + T->offset, g32 + T->offset, T->numel);
+        double rel = tu_rel_frob(g16 + T->offset, g32 + T->offset, T->numel);
         if (rel > worst)
             worst = rel;
     }

@@ -28,6 +28,11 @@ int tu_polar_ref(const float *x, long rows, long cols, double *out);
 /* max |a_i - b_i| */
 double tu_max_abs_diff_fd(const float *a, const double *b, size_t n);
 double tu_max_abs_diff_ff(const float *a, const float *b, size_t n);
+/* The bits of a float and back. */
+uint32_t tu_float_bits(float f);
+float tu_bits_float(uint32_t u);
+/* ||a - b||_F / ||b||_F in double. */
+double tu_rel_frob(const float *a, const float *b, size_t n);
 /* sqrt(mean(x^2)) */
 double tu_rms(const float *x, size_t n);
 
