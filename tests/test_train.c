@@ -215,6 +215,15 @@ TEST(train_bad_checkpoints_leave_files_intact)
     train_config od = c;
     snprintf(od.data, sizeof od.data, "%s", other);
     int r5 = train_run(&od, ck, NULL, err, sizeof err);
+    /* a different precision or orthogonalization: the resume would no
+     * longer continue the same run */
+    train_config mixed = c;
+    mixed.ortho.precision = MUON_PRECISION_MIXED;
+    int r6 = train_run(&mixed, ck, NULL, err, sizeof err);
+    int names_precision = strstr(err, "--precision") != NULL;
+    train_config steps = c;
+    steps.ortho.steps = 3;
+    int r7 = train_run(&steps, ck, NULL, err, sizeof err);
     size_t l1, l2;
     char *ck1 = tu_read_file(ck, &l1), *m1 = tu_read_file(metrics, &l2);
     int intact = ck1 && m1 && l1 == ck_len && l2 == m_len && !memcmp(ck0, ck1, l1) &&
@@ -229,6 +238,9 @@ TEST(train_bad_checkpoints_leave_files_intact)
     ASSERT_EQ_INT(r4, 2);
     ASSERT(clash);
     ASSERT_EQ_INT(r5, 1);
+    ASSERT_EQ_INT(r6, 2);
+    ASSERT(names_precision);
+    ASSERT_EQ_INT(r7, 2);
     ASSERT(intact);
 }
 

@@ -129,6 +129,11 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
             clash = "--optim";
         else if (c->tokenizer != k->tokenizer)
             clash = "--tokenizer";
+        else if (c->ortho.method != k->ortho.method || c->ortho.coeffs != k->ortho.coeffs ||
+                 c->ortho.taylor_k != k->ortho.taylor_k || c->ortho.steps != k->ortho.steps)
+            clash = "orthogonalization (--ortho-method/--coeffs/--ns-steps)";
+        else if (c->ortho.precision != k->ortho.precision)
+            clash = "--precision";
         else if (c->steps < ck.step)
             clash = "--steps (smaller than the checkpoint's step)";
         if (clash) {
