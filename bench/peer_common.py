@@ -7,10 +7,10 @@ handicaps and without optimizations the reference does not have:
 - orthogonalize(): Keller Jordan's zeropower_via_newtonschulz5 (the structure
   Muon and Moonlight ship), with the polar-express coefficients of
   /work/shared/docs/ALGORITHMS.md section 1a in place of the fixed (3.4445,
-  -4.7750, 2.0315). It runs in float32: the reference casts to bfloat16 for
-  GPU tensor cores, but a CPU without AMX-enabled kernels in torch 1.13 gains
-  nothing from bf16 matmuls (they are emulated and slower), and fp32 keeps
-  the accuracy comparable with the C side.
+  -4.7750, 2.0315). It runs in float32 for the issue's figures (the C side
+  is fp32 there). `--dtype bf16` runs it in bfloat16, as the reference does
+  on GPUs: the peer of our opt-in `--precision mixed` (torch sends bf16
+  matmuls to oneDNN, which uses AMX where the CPU has it).
 - HybridMuon: the Moonlight reference optimizer ("Muon is Scalable for LLM
   Training", MoonshotAI/Moonlight toy_train.py): Muon for hidden matrices
   (momentum 0.95 Nesterov, decoupled weight decay, update scale 0.2 *
@@ -42,6 +42,19 @@ POLAR_EXPRESS_RAW = [
 ]
 SAFETY = 1.01  # rows 1-7 become (a/f, b/f^3, c/f^5); also the norm factor
 NORM_EPS = 1e-7
+
+
+# --dtype: the canonical names (printed in the JSON) and their short forms
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16"}
+
+
+def add_dtype_arg(ap, help_text):
+    """--dtype float32|bfloat16 (or fp32|bf16); the parsed value is the
+    canonical name, DTYPES[args.dtype] the torch dtype."""
+    ap.add_argument("--dtype", default="float32", help=help_text + " (float32 | bfloat16, "
+                    "also fp32 | bf16; default float32)",
+                    type=lambda s: DTYPE_ALIASES.get(s, s), choices=sorted(DTYPES))
 
 
 def polar_express_coeffs(steps, safety=SAFETY):

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """PyTorch peer, figure 1 of issue 4: plain float32 Newton-Schulz with the
-polar-express coefficients (see peer_common.orthogonalize).
+polar-express coefficients (see peer_common.orthogonalize); --dtype bf16
+runs it in bfloat16.
 
     /usr/bin/python3 bench/peer_ortho.py --shape 1024x4096 --threads 2 \
         --steps 5 --repeats 10 --json
@@ -20,10 +21,9 @@ import sys
 import numpy as np
 import torch
 
-from peer_common import (emit, ns_flops, orthogonalize, parse_shape,
+from peer_common import (DTYPES, add_dtype_arg, emit, ns_flops, orthogonalize, parse_shape,
                          polar_express_coeffs, set_threads, time_median_ms)
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 DEFAULT_SHAPES = ["768x768", "768x3072", "3072x768", "1024x4096"]
 
 
@@ -61,9 +61,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
-                    help="float32 is the bench's peer; bfloat16 is what the "
-                         "GPU reference does, for information")
+    add_dtype_arg(ap, "precision of NS: float32 is the peer of the issue's figures, "
+                      "bfloat16 (the GPU reference's) the peer of our --precision mixed")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     args = ap.parse_args(argv)
     if args.threads < 1 or args.steps < 1 or args.repeats < 1 or args.warmup < 0:

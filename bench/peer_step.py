@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """PyTorch peer, figure 2 of issue 4: one full hybrid optimizer step
 (peer_common.HybridMuon: Moonlight's Muon for the hidden matrices, polar-
-express 5 steps in float32; torch.optim.AdamW with its torch 1.13 CPU
-defaults for everything else) over the parameter shapes of GPT-2 small.
+express 5 steps in float32, or bfloat16 with --dtype bf16; torch.optim.AdamW
+with its torch 1.13 CPU defaults for everything else) over the parameter
+shapes of GPT-2 small.
 
     /usr/bin/python3 bench/peer_step.py --model gpt2-small --threads 2 \
         --repeats 5 --json
 
-prints one JSON line: {"model", "threads", "blas_threads", "params",
+prints one JSON line: {"model", "threads", "blas_threads", "dtype", "params",
 "muon_params", "adamw_params", "ms"} with ms the median step time over
 repeats after warm-up. Gradients are random (fixed seed) and stay the same
 across repeats; weights keep changing, which does not affect the cost.
@@ -25,7 +26,7 @@ import sys
 
 import torch
 
-from peer_common import HybridMuon, emit, set_threads, time_median_ms
+from peer_common import DTYPES, HybridMuon, add_dtype_arg, emit, set_threads, time_median_ms
 
 
 def gpt2_small_shapes():
@@ -102,8 +103,7 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
-                    help="precision of Newton-Schulz (bfloat16: the reference's GPU recipe)")
+    add_dtype_arg(ap, "precision of Newton-Schulz (bfloat16: the reference's GPU recipe)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--write-shapes", metavar="PATH",
                     help="write the shape list as JSON and exit")
@@ -115,7 +115,7 @@ def main(argv=None):
         ap.error("--threads and --repeats must be >= 1, --warmup >= 0")
     blas_threads = set_threads(args.threads)
     muon, adamw = build(args.model, args.seed)
-    opt = HybridMuon(muon, adamw, lr=args.lr, wd=0.1, ns_dtype=getattr(torch, args.dtype))
+    opt = HybridMuon(muon, adamw, lr=args.lr, wd=0.1, ns_dtype=DTYPES[args.dtype])
     ms = time_median_ms(opt.step, args.repeats, warmup=args.warmup)
     n_muon = sum(p.numel() for p in muon)
     n_adamw = sum(p.numel() for p in adamw)

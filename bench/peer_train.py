@@ -10,7 +10,7 @@ Throughput (forward + backward + optimizer step, after warm-up steps):
         --data ../shared/data/tinyshakespeare.txt --json
 
 prints one JSON line {"optim", "tokens_per_s", "dim", "layers", "heads",
-"context", "batch", "threads", "steps", "lr", "final_loss"}; final_loss is
+"context", "batch", "threads", "steps", "lr", "dtype", "final_loss"}; final_loss is
 the mean training loss of the last min(10, steps) steps.
 
 Loss curves (--eval): every --eval-every steps (default 50) and at the end,
@@ -20,6 +20,11 @@ the validation loss on --eval-batches fixed batches of the held-out tail
 90%). With --json these are JSON objects {"step", "train_loss", "val_loss",
 "lr"}, followed by the summary line (which then also has final_val_loss).
 Time spent evaluating is not counted in tokens_per_s.
+
+--dtype bf16 (the peer of our --precision mixed): forward and backward run
+under torch.autocast("cpu", dtype=torch.bfloat16) with fp32 master weights,
+gradients and optimizer state, and Muon's NS runs in bfloat16, as our mixed
+mode runs its NS steps (all but the last two) in bf16 too.
 """
 
 import argparse
@@ -31,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from peer_common import HybridMuon, emit, set_threads
+from peer_common import DTYPES, HybridMuon, add_dtype_arg, emit, set_threads
 
 VOCAB = 256  # byte-level tokens
 VAL_FRACTION = 0.1
@@ -136,7 +141,7 @@ def make_optimizer(model, args):
         ids = {id(p) for p in mats}
         rest = [p for p in model.parameters() if id(p) not in ids]
         return HybridMuon(mats, rest, lr=args.lr, wd=args.weight_decay,
-                          ns_dtype=getattr(torch, args.dtype))
+                          ns_dtype=DTYPES[args.dtype])
     return torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), eps=1e-8,
                              weight_decay=args.weight_decay)
 
@@ -202,7 +207,8 @@ def train(args):
            "tokens_per_s": round(args.batch * args.context * timed_steps / timed, 1),
            "dim": args.dim, "layers": args.layers, "heads": args.heads,
            "context": args.context, "batch": args.batch, "threads": args.threads,
-           "steps": args.steps, "lr": args.lr, "dtype": args.dtype, "final_loss": round(sum(tail) / len(tail), 5)}
+           "steps": args.steps, "lr": args.lr, "dtype": args.dtype,
+           "final_loss": round(sum(tail) / len(tail), 5)}
     if final_val is not None:
         out["final_val_loss"] = round(final_val, 5)
     emit(out, args.json)
@@ -230,8 +236,7 @@ def main(argv=None):
     ap.add_argument("--eval", action="store_true", help="print loss curves")
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--eval-batches", type=int, default=8)
-    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
-                    help="bfloat16: forward/backward under torch.autocast and NS in bfloat16")
+    add_dtype_arg(ap, "bfloat16: forward and backward under torch.autocast, NS in bfloat16")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if min(args.dim, args.layers, args.heads, args.context, args.batch, args.threads,

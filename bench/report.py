@@ -6,9 +6,14 @@ bench/results.json and docs/bench-results.md (with the machine's
 description).
 
     /usr/bin/python3 bench/report.py --build build [--quick] [--threads 1,2]
+        [--no-mixed] [--only FIGURE[,FIGURE...]]
 
 Both sides get the same environment; the peer runs with /usr/bin/python3 and
-Debian's python3-torch. --quick shrinks repeats for a smoke run.
+Debian's python3-torch. --quick shrinks repeats for a smoke run. The issue's
+figures are fp32 against fp32; after them a separate, opt-in section runs our
+--precision mixed against the peer in float32 and in bfloat16 (--no-mixed
+skips it). --only runs a subset of FIGURES (a quick check; it still writes
+both output files, whose header names the flags).
 """
 
 import argparse
@@ -16,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 
@@ -26,6 +32,7 @@ MODELS = [  # (label, dim, layers, heads, context, batch)
     ("default", 128, 4, 4, 128, 16),
     ("wide", 512, 8, 8, 256, 8),
 ]
+FIGURES = ["ortho", "step"] + [f"train-{m[0]}" for m in MODELS] + ["memory", "sizing"]
 
 
 def run_json(cmd, env=None):
@@ -85,7 +92,15 @@ def main():
     ap.add_argument("--no-mixed", action="store_true",
                     help="skip the mixed-precision section (ours --precision mixed against "
                          "the peer in float32 and in bfloat16)")
+    ap.add_argument("--only", default=None, metavar="FIGURE[,FIGURE...]",
+                    help="run only these figures (and their mixed rows): "
+                         + ", ".join(FIGURES))
     args = ap.parse_args()
+    args.figures = args.only.split(",") if args.only else FIGURES
+    unknown = [f for f in args.figures if f not in FIGURES]
+    if unknown:
+        ap.error(f"--only: unknown figure(s) {', '.join(unknown)}; choose from "
+                 + ", ".join(FIGURES))
     muon = os.path.join(args.build, "muon")
     py = sys.executable
     threads = [int(t) for t in args.threads.split(",")]
@@ -104,7 +119,7 @@ def main():
            "memory": [], "sizing": [], "mixed": {"ortho": [], "step": [], "train": []}}
     print("machine:", json.dumps(res["machine"]), flush=True)
 
-    for t in threads:
+    for t in threads if "ortho" in args.figures else []:
         print(f"\n== orthogonalization, polar-express, 5 steps, {t} thread(s)", flush=True)
         ours = run_json([muon, "bench", "ortho", "--shape", ",".join(SHAPES), "--coeffs",
                          "polar-express", "--steps", "5", "--threads", str(t), "--repeats",
@@ -136,7 +151,7 @@ def main():
                   f"{o['gflops']:.0f} GFLOP/s = {100 * (row['sgemm_fraction'] or 0):.0f}% "
                   f"of SGEMM", flush=True)
 
-    for t in threads:
+    for t in threads if "step" in args.figures else []:
         print(f"\n== optimizer step, GPT-2 small shapes, {t} thread(s)", flush=True)
         o = run_json([muon, "bench", "step", "--model", "gpt2-small", "--threads", str(t),
                       "--repeats", rep_s, "--json"], env)[0]
@@ -148,7 +163,7 @@ def main():
         print(f"  ours {o['ms']:.0f} ms  torch {p['ms']:.0f} ms  ratio {row['speedup']:.2f}x",
               flush=True)
 
-    for label, d, l, h, tt, b in MODELS:
+    for label, d, l, h, tt, b in trained_models(args):
         for t in threads:
             print(f"\n== training {label} (d={d} L={l} T={tt} B={b}), {t} thread(s)",
                   flush=True)
@@ -172,8 +187,9 @@ def main():
     if not args.no_mixed:
         mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t)
 
-    print("\n== peak memory of a training run (one optimizer per process)", flush=True)
-    for label, d, l, h, tt, b in MODELS:
+    if "memory" in args.figures:
+        print("\n== peak memory of a training run (one optimizer per process)", flush=True)
+    for label, d, l, h, tt, b in MODELS if "memory" in args.figures else []:
         for optim in ("adamw", "muon"):
             o = run_json([muon, "bench", "train", "--dim", str(d), "--layers", str(l),
                           "--heads", str(h), "--context", str(tt), "--batch", str(b),
@@ -186,10 +202,11 @@ def main():
                   f"accounted {o['accounted_bytes'] / 2**20:.1f} MiB, "
                   f"ratio {o['rss_ratio']:.2f}", flush=True)
 
-    print("\n== sizing table", flush=True)
-    sz = ["--widths", "256,384,512,768,1024"] if args.quick else []
-    res["sizing"] = run_json([muon, "bench", "sizing", "--threads", str(max(threads)),
-                              "--json"] + sz, env)
+    if "sizing" in args.figures:
+        print("\n== sizing table", flush=True)
+        sz = ["--widths", "256,384,512,768,1024"] if args.quick else []
+        res["sizing"] = run_json([muon, "bench", "sizing", "--threads", str(max(threads)),
+                                  "--json"] + sz, env)
 
     with open(os.path.join(HERE, "results.json"), "w") as f:
         json.dump(res, f, indent=1)
@@ -197,15 +214,20 @@ def main():
     print("\nwrote bench/results.json and docs/bench-results.md")
 
 
+def trained_models(args):
+    return [m for m in MODELS if f"train-{m[0]}" in args.figures]
+
+
 def mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t):
     """Ours with --precision mixed against the peer in float32 (the rows
     above) and in bfloat16 (reference NS in bfloat16; training under
     torch.autocast)."""
     mx = res["mixed"]
-    for t in threads:
+    for t in threads if "ortho" in args.figures else []:
         print(f"\n== mixed precision: orthogonalization, {t} thread(s)", flush=True)
-        ours = run_json([muon, "bench", "ortho", "--shape", ",".join(SHAPES), "--precision",
-                         "mixed", "--threads", str(t), "--repeats", rep_o, "--json"], env)
+        ours = run_json([muon, "bench", "ortho", "--shape", ",".join(SHAPES), "--coeffs",
+                         "polar-express", "--steps", "5", "--precision", "mixed", "--threads",
+                         str(t), "--repeats", rep_o, "--json"], env)
         peer = run_json([py, os.path.join(HERE, "peer_ortho.py"), "--threads", str(t),
                          "--steps", "5", "--repeats", rep_o, "--dtype", "bfloat16", "--json"] +
                         sum([["--shape", s] for s in SHAPES], []), env)
@@ -223,7 +245,7 @@ def mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t
                   f"torch fp32 {p32['peer_ms']:8.1f} ms  torch bf16 {p16['ms']:8.1f} ms (err "
                   f"{p16['ortho_err']:.4f})  ratios {row['vs_peer_fp32']:.2f}x / "
                   f"{row['vs_peer_bf16']:.2f}x", flush=True)
-    for t in threads:
+    for t in threads if "step" in args.figures else []:
         print(f"\n== mixed precision: optimizer step, GPT-2 small shapes, {t} thread(s)",
               flush=True)
         o = run_json([muon, "bench", "step", "--model", "gpt2-small", "--threads", str(t),
@@ -239,7 +261,7 @@ def mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t
         print(f"  ours mixed {o['ms']:.0f} ms  torch fp32 {p32['peer_ms']:.0f} ms  torch bf16 "
               f"{p16['ms']:.0f} ms  ratios {row['vs_peer_fp32']:.2f}x / "
               f"{row['vs_peer_bf16']:.2f}x", flush=True)
-    for label, d, l, h, tt, b in MODELS:
+    for label, d, l, h, tt, b in trained_models(args):
         for t in threads:
             print(f"\n== mixed precision: training {label}, {t} thread(s)", flush=True)
             ours = run_json([muon, "bench", "train", "--dim", str(d), "--layers", str(l),
@@ -275,8 +297,8 @@ def fmt(x, nd=2):
 def write_markdown(res, path, args):
     m = res["machine"]
     L = [f"# Benchmark results ({res['date']})", "",
-         "Made by `make bench` (`/usr/bin/python3 bench/report.py --build build"
-         + (" --quick" if args.quick else "") + "`). Machine: "
+         "Made by `make bench` (`/usr/bin/python3 bench/report.py "
+         + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "`). Machine: "
          f"{m.get('Model name', '?')}, {m.get('CPU(s)', '?')} cores, L2 {m.get('L2 cache', '?')}, "
          f"AVX-512 {'yes' if m.get('avx512') else 'no'}; OpenBLAS {m.get('openblas')}; "
          f"peer: PyTorch {m.get('torch')} (`{'; '.join(m.get('torch_blas', []))}`).", "",
@@ -325,35 +347,46 @@ def write_markdown(res, path, args):
         f.write("\n".join(L) + "\n")
 
 
+def md_table(header, rows):
+    """A markdown table (with a blank line before it); nothing without rows."""
+    if not rows:
+        return []
+    return (["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            + ["| " + " | ".join(r) + " |" for r in rows])
+
+
 def mixed_markdown(mx):
     if not mx or not (mx["ortho"] or mx["step"] or mx["train"]):
         return []
     L = ["", "## 7. Mixed precision (opt-in `--precision mixed`)", "",
          "Not the issue's fp32 comparison: ours with bf16 operands (fp32 accumulation) "
          "against the peer in float32 (the rows above) and in bfloat16 (the reference NS in "
-         "bfloat16; training under `torch.autocast`). Loss parity of mixed training is in "
-         "docs/model.md, \"Precision\".", "",
-         "| shape | threads | ours mixed (err) | ours fp32 | PyTorch fp32 (err) | "
-         "PyTorch bf16 (err) | vs fp32 peer | vs bf16 peer |", "|---|---|---|---|---|---|---|---|"]
-    for r in mx["ortho"]:
-        L.append(f"| {r['shape']} | {r['threads']} | {r['ms']:.1f} ms ({r['ortho_err']:.4f}) | "
-                 f"{r['fp32_ms']:.1f} ms | {r['peer_fp32_ms']:.1f} ms ({r['peer_fp32_err']:.4f}) | "
-                 f"{r['peer_bf16_ms']:.1f} ms ({r['peer_bf16_err']:.4f}) | "
-                 f"{fmt(r['vs_peer_fp32'])}x | {fmt(r['vs_peer_bf16'])}x |")
-    L += ["", "| optimizer step, GPT-2 small | threads | ours mixed | ours fp32 | PyTorch fp32 | "
-          "PyTorch bf16 NS | vs fp32 peer | vs bf16 peer |", "|---|---|---|---|---|---|---|---|"]
-    for r in mx["step"]:
-        L.append(f"| | {r['threads']} | {r['ms']:.0f} ms | {r['fp32_ms']:.0f} ms | "
-                 f"{r['peer_fp32_ms']:.0f} ms | {r['peer_bf16_ms']:.0f} ms | "
-                 f"{fmt(r['vs_peer_fp32'])}x | {fmt(r['vs_peer_bf16'])}x |")
-    L += ["", "| model | threads | optimizer | ours mixed tokens/s | ours fp32 | PyTorch fp32 | "
-          "PyTorch autocast bf16 | vs fp32 peer | vs bf16 peer |",
-          "|---|---|---|---|---|---|---|---|---|"]
-    for r in mx["train"]:
-        L.append(f"| {r['model']} | {r['threads']} | {r['optim']} | {r['tokens_per_s']:.0f} | "
-                 f"{r['fp32_tokens_per_s']:.0f} | {r['peer_fp32_tokens_per_s']:.0f} | "
-                 f"{r['peer_bf16_tokens_per_s']:.0f} | {fmt(r['vs_peer_fp32'])}x | "
-                 f"{fmt(r['vs_peer_bf16'])}x |")
+         "bfloat16; training under `torch.autocast`). Ratios are speed-ups as above (> 1: "
+         "ours faster). Training rows are throughput only: the loss parity of mixed training "
+         "is measured separately by the maintainers (docs/model.md, \"Precision\", linked "
+         "from the README)."]
+    vs = ["vs fp32 peer", "vs bf16 peer"]
+    L += md_table(["shape", "threads", "ours mixed (err)", "ours fp32", "PyTorch fp32 (err)",
+                   "PyTorch bf16 (err)"] + vs,
+                  [[r["shape"], str(r["threads"]), f"{r['ms']:.1f} ms ({r['ortho_err']:.4f})",
+                    f"{r['fp32_ms']:.1f} ms",
+                    f"{r['peer_fp32_ms']:.1f} ms ({r['peer_fp32_err']:.4f})",
+                    f"{r['peer_bf16_ms']:.1f} ms ({r['peer_bf16_err']:.4f})",
+                    f"{fmt(r['vs_peer_fp32'])}x", f"{fmt(r['vs_peer_bf16'])}x"]
+                   for r in mx["ortho"]])
+    L += md_table(["optimizer step", "threads", "ours mixed", "ours fp32", "PyTorch fp32",
+                   "PyTorch bf16 NS"] + vs,
+                  [["GPT-2 small", str(r["threads"]), f"{r['ms']:.0f} ms", f"{r['fp32_ms']:.0f} ms",
+                    f"{r['peer_fp32_ms']:.0f} ms", f"{r['peer_bf16_ms']:.0f} ms",
+                    f"{fmt(r['vs_peer_fp32'])}x", f"{fmt(r['vs_peer_bf16'])}x"]
+                   for r in mx["step"]])
+    L += md_table(["model", "threads", "optimizer", "ours mixed tokens/s", "ours fp32",
+                   "PyTorch fp32", "PyTorch autocast bf16"] + vs,
+                  [[f"{r['model']} (d={r['dim']}, L={r['layers']}, T={r['context']}, "
+                    f"B={r['batch']})", str(r["threads"]), r["optim"], f"{r['tokens_per_s']:.0f}",
+                    f"{r['fp32_tokens_per_s']:.0f}", f"{r['peer_fp32_tokens_per_s']:.0f}",
+                    f"{r['peer_bf16_tokens_per_s']:.0f}", f"{fmt(r['vs_peer_fp32'])}x",
+                    f"{fmt(r['vs_peer_bf16'])}x"] for r in mx["train"]])
     return L
 
 
