@@ -161,34 +161,6 @@ TEST(bf16_widening_is_exact_and_round_trips)
     free(f);
 }
 
-/* The block of a strided matrix, rounded, packed; nothing past it written. */
-static int check_2d(tu_rng *r, long rows, long cols, long ld)
-{
-    size_t n = (size_t)(rows * ld);
-    float *src = malloc(n * sizeof *src);
-    muon__bf16 *dst = malloc((size_t)(rows * cols + 1) * sizeof *dst);
-    for (size_t i = 0; i < n; i++)
-        src[i] = tu_bits_float((uint32_t)(tu_uniform(r) * 4294967296.0) & 0xbfffffffu); /* finite */
-    dst[rows * cols] = 0x1234;
-    muon__to_bf16_2d(dst, src, rows, cols, ld);
-    int ok = dst[rows * cols] == 0x1234;
-    for (long i = 0; ok && i < rows; i++)
-        for (long j = 0; ok && j < cols; j++)
-            ok = dst[i * cols + j] == round_ref(src[i * ld + j]);
-    free(src);
-    free(dst);
-    return ok;
-}
-
-TEST(bf16_packing_a_strided_block)
-{
-    tu_rng r;
-    tu_seed(&r, mt_seed);
-    ASSERT(check_2d(&r, 5, 7, 9));
-    ASSERT(check_2d(&r, 1, 13, 13));
-    ASSERT(check_2d(&r, 700, 400, 413)); /* over the threshold for threads */
-}
-
 /* ---- the GEMM ---- */
 
 typedef struct {

@@ -45,18 +45,6 @@ void muon__to_bf16(muon__bf16 *dst, const float *src, size_t n)
         dst[i] = round_bf16(src[i]);
 }
 
-void muon__to_bf16_2d(muon__bf16 *dst, const float *src, long rows, long cols, long ld)
-{
-#pragma omp parallel for schedule(static) num_threads(convert_threads((size_t)rows * cols))
-    for (long r = 0; r < rows; r++) {
-        const float *s = src + r * ld;
-        muon__bf16 *d = dst + r * cols;
-#pragma omp simd
-        for (long c = 0; c < cols; c++)
-            d[c] = round_bf16(s[c]);
-    }
-}
-
 void muon__from_bf16(float *dst, const muon__bf16 *src, size_t n)
 {
 #pragma omp simd

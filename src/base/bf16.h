@@ -18,9 +18,6 @@ typedef uint16_t muon__bf16;
 
 /* dst[i] = src[i] rounded to nearest even bf16 (NaN stays NaN). */
 void muon__to_bf16(muon__bf16 *dst, const float *src, size_t n);
-/* The rows x cols block of a row-major matrix with leading dimension ld,
- * packed into a contiguous rows x cols bf16 matrix. */
-void muon__to_bf16_2d(muon__bf16 *dst, const float *src, long rows, long cols, long ld);
 /* Widen back to fp32 (exact). */
 void muon__from_bf16(float *dst, const muon__bf16 *src, size_t n);
 

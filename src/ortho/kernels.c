@@ -134,7 +134,7 @@ void muon__apply_sym(const muon__view *v, const float *s, const float *x, float 
                     (int)n, 0.0f, y, (int)n);
 }
 
-void muon__scaled_plus_identity(float *dst, const float *src, double scale, double diag, long m)
+static void scaled_plus_identity(float *dst, const float *src, double scale, double diag, long m)
 {
     size_t mm = (size_t)m * (size_t)m;
     float sc = (float)scale;
@@ -152,13 +152,13 @@ void muon__poly_eval(const muon__poly *p, double c0, const float *a, float *s, f
 {
     int d = p->deg;
     if (d == 1) {
-        muon__scaled_plus_identity(s, a, p->q[1], c0, m);
+        scaled_plus_identity(s, a, p->q[1], c0, m);
         return;
     }
     /* The top three coefficients in one SYRK: s = q[d-2] I + q[d-1] A +
      * q[d] A A^T (A symmetric, so A A^T = A^2), the polynomial folded into
      * SYRK's alpha and beta. */
-    muon__scaled_plus_identity(s, a, p->q[d - 1], d == 2 ? c0 : p->q[d - 2], m);
+    scaled_plus_identity(s, a, p->q[d - 1], d == 2 ? c0 : p->q[d - 2], m);
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)m, (int)m, (float)p->q[d], a,
                 (int)m, 1.0f, s, (int)m);
     if (d == 2 && !full)
@@ -169,7 +169,7 @@ void muon__poly_eval(const muon__poly *p, double c0, const float *a, float *s, f
      * faster than its SYMM (measured 1.5x at m = 1024). */
     float *cur = s, *nxt = t;
     for (int j = d - 3; j >= 0; j--) {
-        muon__scaled_plus_identity(nxt, NULL, 0.0, j == 0 ? c0 : p->q[j], m);
+        scaled_plus_identity(nxt, NULL, 0.0, j == 0 ? c0 : p->q[j], m);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)m, (int)m, 1.0f, a,
                     (int)m, cur, (int)m, 1.0f, nxt, (int)m);
         float *tmp = cur;

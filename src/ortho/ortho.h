@@ -55,8 +55,6 @@ void muon__mirror_upper(float *a, long m);
 /* a += alpha b on the upper triangle (b may be NULL: nothing added; b's
  * lower triangle is not read), then the mirror. */
 void muon__mirror_upper_add(float *a, const float *b, float alpha, long m);
-/* dst = scale src + diag I (src NULL: zero), m x m. */
-void muon__scaled_plus_identity(float *dst, const float *src, double scale, double diag, long m);
 /* s = c0 I + sum_{j>=1} q_j A^j, A symmetric and full. s gets both
  * triangles when full is set, else possibly only the upper one. t is
  * scratch of m x m floats, needed only when p->deg >= 3. */
