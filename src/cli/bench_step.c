@@ -176,9 +176,8 @@ int cli_bench_step(int argc, char **argv)
         rc = cli_get_long(&a, "seed", 1234, 0, LONG_MAX, &seed);
     if (!rc)
         rc = bench_thread_list(&a, &threads, &nthreads);
-    const char *prec = cli_get_str(&a, "precision", NULL);
-    if (!rc && prec && muon_precision_parse(prec, &b.precision) != MUON_OK)
-        rc = cli_usage_error(&a, "--precision must be fp32 or mixed, got '%s'", prec);
+    if (!rc)
+        rc = cli_get_precision(&a, &b.precision);
     bench_tensor *t = NULL;
     if (!rc) {
         t = bench_model_shapes(b.model, &b.nt);

@@ -262,9 +262,8 @@ static int parse(cli_args *a, train_bench *b, int *optims)
         else
             rc = cli_usage_error(a, "--optim must be one of muon, adamw, both, got '%s'", o);
     }
-    const char *prec = cli_get_str(a, "precision", NULL);
-    if (!rc && prec && muon_precision_parse(prec, &b->precision) != MUON_OK)
-        rc = cli_usage_error(a, "--precision must be fp32 or mixed, got '%s'", prec);
+    if (!rc)
+        rc = cli_get_precision(a, &b->precision);
     b->cfg = c;
     b->seed = (uint64_t)seed;
     b->json = cli_count(a, "json") > 0;

@@ -29,4 +29,9 @@ int cli_ckpt_diff(int argc, char **argv); /* cmd_ckpt_diff.c */
  * muon_ortho_config_default(). Returns 0 or 2 after a usage message. */
 int cli_ortho_config_from_args(const cli_args *a, muon_ortho_config *cfg);
 
+/* --precision fp32|mixed into *out (left as it is when the flag is absent,
+ * so a resumed run keeps its checkpoint's). Returns 0 or 2 after a usage
+ * message. */
+int cli_get_precision(const cli_args *a, muon_precision *out);
+
 #endif

@@ -63,6 +63,14 @@ int cli_ortho_config_from_args(const cli_args *a, muon_ortho_config *cfg)
     return 0;
 }
 
+int cli_get_precision(const cli_args *a, muon_precision *out)
+{
+    const char *s = cli_get_str(a, "precision", NULL);
+    if (s && muon_precision_parse(s, out) != MUON_OK)
+        return cli_usage_error(a, "--precision must be fp32 or mixed, got '%s'", s);
+    return 0;
+}
+
 static double now_ms(void)
 {
     struct timespec ts;

@@ -135,8 +135,8 @@ int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_c
     if ((rc = cli_get_int(a, "ns-steps", c.ortho.steps ? c.ortho.steps : 5, 1, 100,
                           &c.ortho.steps)))
         return rc;
-    if ((s = cli_get_str(a, "precision", NULL)) && muon_precision_parse(s, &c.ortho.precision))
-        return cli_usage_error(a, "--precision must be fp32 or mixed, got '%s'", s);
+    if ((rc = cli_get_precision(a, &c.ortho.precision)))
+        return rc;
     if (c.ortho.precision != MUON_PRECISION_FP32 && c.ortho.method == MUON_ORTHO_SVD)
         return cli_usage_error(a, "--precision mixed cannot be combined with --ortho-method svd");
     if (cli_count(a, "quiet"))
