@@ -23,87 +23,102 @@ muon__view muon__view_of(long rows, long cols)
 
 #if defined(__AVX__)
 #include <immintrin.h>
-/* dst rows (8 of them, stride ld) = transpose of the 8 x 8 block at src */
-static inline void transpose8(const float *src, float *dst, long ld)
+/* The 8 x 8 block of the upper triangle at row i, column j (j >= i + 8):
+ * a += alpha b there first when b is given (while the rows are in
+ * registers), then its transpose is written to the lower triangle. The
+ * update is a multiply then an add, as the scalar loop rounds it. */
+static inline void block8(float *a, const float *b, float alpha, long m, long i, long j)
 {
-    __m256 r0 = _mm256_loadu_ps(src + 0 * ld), r1 = _mm256_loadu_ps(src + 1 * ld);
-    __m256 r2 = _mm256_loadu_ps(src + 2 * ld), r3 = _mm256_loadu_ps(src + 3 * ld);
-    __m256 r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld);
-    __m256 r6 = _mm256_loadu_ps(src + 6 * ld), r7 = _mm256_loadu_ps(src + 7 * ld);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    float *s = a + i * m + j, *d = a + j * m + i;
+    __m256 r[8];
+    for (int k = 0; k < 8; k++)
+        r[k] = _mm256_loadu_ps(s + k * m);
+    if (b) {
+        const __m256 al = _mm256_set1_ps(alpha);
+        const float *bs = b + i * m + j;
+        for (int k = 0; k < 8; k++) {
+            r[k] = _mm256_add_ps(r[k], _mm256_mul_ps(al, _mm256_loadu_ps(bs + k * m)));
+            _mm256_storeu_ps(s + k * m, r[k]);
+        }
+    }
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
     __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
     __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
     __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
     __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst + 0 * ld, _mm256_permute2f128_ps(s0, s4, 0x20));
-    _mm256_storeu_ps(dst + 1 * ld, _mm256_permute2f128_ps(s1, s5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(s2, s6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(s3, s7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(s0, s4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(s1, s5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(s2, s6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(s3, s7, 0x31));
+    _mm256_storeu_ps(d + 0 * m, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(d + 1 * m, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(d + 2 * m, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(d + 3 * m, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(d + 4 * m, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(d + 5 * m, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(d + 6 * m, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(d + 7 * m, _mm256_permute2f128_ps(s3, s7, 0x31));
 }
 #else
-static inline void transpose8(const float *src, float *dst, long ld)
+static inline void block8(float *a, const float *b, float alpha, long m, long i, long j)
 {
-    float t[8][8];
-    for (int i = 0; i < 8; i++)
-        for (int j = 0; j < 8; j++)
-            t[j][i] = src[i * ld + j];
-    for (int j = 0; j < 8; j++)
-        for (int i = 0; i < 8; i++)
-            dst[j * ld + i] = t[j][i];
+    for (long r = i; r < i + 8; r++)
+        for (long c = j; c < j + 8; c++) {
+            if (b)
+                a[r * m + c] += alpha * b[r * m + c];
+            a[c * m + r] = a[r * m + c];
+        }
 }
 #endif
 
 /* Upper triangle (diagonal included) of rows [r0, r1) x columns [c0, c1)
- * of a += alpha b; nothing when b is NULL. */
-static inline void add_upper(float *a, const float *b, float alpha, long m, long r0, long r1,
-                             long c0, long c1)
+ * of a += alpha b, then the mirror of those entries below the diagonal,
+ * element by element: the diagonal tiles and the ragged edge. */
+static void edge(float *a, const float *b, float alpha, long m, long r0, long r1, long c0, long c1)
 {
-    if (!b)
-        return;
     for (long i = r0; i < r1; i++)
-        for (long j = (c0 > i ? c0 : i); j < c1; j++)
-            a[i * m + j] += alpha * b[i * m + j];
+        for (long j = (c0 > i ? c0 : i); j < c1; j++) {
+            if (b)
+                a[i * m + j] += alpha * b[i * m + j];
+            a[j * m + i] = a[i * m + j];
+        }
+}
+
+/* Tile row ib (rows [ib, ib + 16)) of the mirror: its diagonal tile, then
+ * the tiles to its right as four 8 x 8 register blocks each. Every cache
+ * line of a tile is read whole and every destination line written whole,
+ * once, so strides that are multiples of 4 KiB (m = 1024) do not thrash
+ * L1's sets the way a column walk does. */
+enum { TILE = 16 };
+static void tile_row(float *a, const float *b, float alpha, long m, long mt, long ib)
+{
+    edge(a, b, alpha, m, ib, ib + TILE, ib, ib + TILE);
+    for (long jb = ib + TILE; jb < mt; jb += TILE) {
+        block8(a, b, alpha, m, ib, jb);
+        block8(a, b, alpha, m, ib, jb + 8);
+        block8(a, b, alpha, m, ib + 8, jb);
+        block8(a, b, alpha, m, ib + 8, jb + 8);
+    }
+}
+
+/* Upper triangle (diagonal included) of s += alpha a. */
+static void upper_add(float *s, const float *a, float alpha, long m)
+{
+    for (long i = 0; i < m; i++)
+        for (long j = i; j < m; j++)
+            s[i * m + j] += alpha * a[i * m + j];
 }
 
 void muon__mirror_upper_add(float *a, const float *b, float alpha, long m)
 {
-    /* 16 x 16 tiles, each as four 8 x 8 blocks transposed in registers
-     * (AVX; through a local tile otherwise): every cache line of the tile
-     * is read whole and every destination line written whole, once, so
-     * strides that are multiples of 4 KiB (m = 1024) do not thrash L1's
-     * sets the way a column walk does (4.5 ns per element before). The
-     * update by alpha b is applied to each tile just before it is copied,
-     * while it is in cache. */
-    enum { T = 16, H = 8 };
-    const long mt = m - m % T;
-    for (long ib = 0; ib < mt; ib += T) {
-        add_upper(a, b, alpha, m, ib, ib + T, ib, ib + T);
-        for (long i = ib; i < ib + T; i++)
-            for (long j = i + 1; j < ib + T; j++)
-                a[j * m + i] = a[i * m + j];
-        for (long jb = ib + T; jb < mt; jb += T) {
-            add_upper(a, b, alpha, m, ib, ib + T, jb, jb + T);
-            const float *s = a + ib * m + jb;
-            float *d = a + jb * m + ib;
-            transpose8(s, d, m);
-            transpose8(s + H * m, d + H, m);
-            transpose8(s + H, d + H * m, m);
-            transpose8(s + H * m + H, d + H * m + H, m);
-        }
-    }
-    /* the columns past the last whole tile: row j of the lower triangle
-     * is written contiguously */
-    add_upper(a, b, alpha, m, 0, m, mt, m);
-    for (long j = mt; j < m; j++)
-        for (long i = 0; i < j; i++)
-            a[j * m + i] = a[i * m + j];
+    /* One thread: a second one (OpenMP) measured at most 20% faster on
+     * these memory-bound passes and made its idle spinning slow the
+     * OpenBLAS products that follow (1.5x at 1024 x 4096, 2 threads)
+     * for callers that leave GOMP_SPINCOUNT at its default. */
+    const long mt = m - m % TILE;
+    for (long ib = 0; ib < mt; ib += TILE)
+        tile_row(a, b, alpha, m, mt, ib);
+    /* the columns past the last whole tile */
+    edge(a, b, alpha, m, 0, m, mt, m);
 }
 
 void muon__mirror_upper(float *a, long m)
@@ -155,15 +170,21 @@ void muon__poly_eval(const muon__poly *p, double c0, const float *a, float *s, f
         scaled_plus_identity(s, a, p->q[1], c0, m);
         return;
     }
-    /* The top three coefficients in one SYRK: s = q[d-2] I + q[d-1] A +
-     * q[d] A A^T (A symmetric, so A A^T = A^2), the polynomial folded into
-     * SYRK's alpha and beta. */
-    scaled_plus_identity(s, a, p->q[d - 1], d == 2 ? c0 : p->q[d - 2], m);
+    /* The top three coefficients: s = q[d] A A^T by SYRK (A symmetric, so
+     * A A^T = A^2), then q[d-1] A added in the pass that mirrors it (in the
+     * upper triangle only when that is all the caller reads) and q[d-2] on
+     * the diagonal: no separate pass to put q[d-1] A + q[d-2] I in s first. */
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)m, (int)m, (float)p->q[d], a,
-                (int)m, 1.0f, s, (int)m);
+                (int)m, 0.0f, s, (int)m);
     if (d == 2 && !full)
+        upper_add(s, a, (float)p->q[d - 1], m);
+    else
+        muon__mirror_upper_add(s, a, (float)p->q[d - 1], m);
+    const float diag = (float)(d == 2 ? c0 : p->q[d - 2]);
+    for (long i = 0; i < m; i++)
+        s[i * m + i] += diag;
+    if (d == 2)
         return;
-    muon__mirror_upper(s, m);
     /* The rest by Horner: s <- q[j] I + A s, for j = d-3 .. 0. Both
      * operands are full here, and on m x m operands OpenBLAS's SGEMM runs
      * faster than its SYMM (measured 1.5x at m = 1024). */
