@@ -67,14 +67,21 @@ TEST(cli_ortho_matches_library_bitwise)
         int steps;
         double tol; /* measured deviation x ~1.5; keller's fixed coefficients only
                      * bring s into about [0.68, 1.13], never to 1 */
-    } cases[] = {{"ns", "polar-express", 5, 0.2},
-                 {"gram-ns", "polar-express", 7, 1e-3},
-                 {"auto", "keller", 6, 0.4},
-                 {"auto", "quintic5", 5, 0.05}};
-    for (int k = 0; k < 4; k++) {
+        const char *restarts;
+        unsigned bits;
+    } cases[] = {{"ns", "polar-express", 5, 0.2, NULL, 0},
+                 {"gram-ns", "polar-express", 7, 1e-3, NULL, 0},
+                 {"auto", "keller", 6, 0.4, NULL, 0},
+                 {"auto", "quintic5", 5, 0.05, NULL, 0},
+                 {"gram-ns", "polar-express", 5, 0.2, "none", MUON_GRAM_NO_RESTARTS},
+                 {"auto", "polar-express", 6, 0.2, "2,4", (1u << 2) | (1u << 4)}};
+    for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++) {
+        char rs[64] = "";
+        if (cases[k].restarts)
+            snprintf(rs, sizeof rs, " --restarts %s", cases[k].restarts);
         snprintf(args, sizeof args,
-                 "ortho --in '%s' --out '%s' --method %s --coeffs %s --steps %d --threads 1", in,
-                 out, cases[k].method, cases[k].coeffs, cases[k].steps);
+                 "ortho --in '%s' --out '%s' --method %s --coeffs %s --steps %d --threads 1%s",
+                 in, out, cases[k].method, cases[k].coeffs, cases[k].steps, rs);
         char *text = NULL;
         int rc = run_muon(args, &text);
         if (rc != 0)
@@ -93,6 +100,7 @@ TEST(cli_ortho_matches_library_bitwise)
         ASSERT_OK(muon_ortho_method_parse(cases[k].method, &cfg.method));
         ASSERT_OK(muon_coeffs_parse(cases[k].coeffs, &cfg));
         cfg.steps = cases[k].steps;
+        cfg.gram_restarts = cases[k].bits;
         float *want = malloc(sizeof(float) * (size_t)(rows * cols));
         int old = muon_get_blas_threads();
         muon_set_blas_threads(1);
@@ -207,6 +215,13 @@ TEST(cli_ortho_usage_errors_exit_2)
         {"orthox --in '%s' --out '%s'", "unknown command 'orthox'"},
         {"--frobnicate", "unknown flag '--frobnicate'"},
         {"bench nothing", "unknown benchmark 'nothing'"},
+        {"ortho --in '%s' --out '%s' --restarts 0", "--restarts must be none or steps between 1 and 4"},
+        {"ortho --in '%s' --out '%s' --restarts 5", "--restarts must be none or steps"},
+        {"ortho --in '%s' --out '%s' --steps 3 --restarts 3", "between 1 and 2"},
+        {"ortho --in '%s' --out '%s' --restarts 2,x", "got '2,x'"},
+        {"ortho --in '%s' --out '%s' --restarts 2,", "got '2,'"},
+        {"ortho --in '%s' --out '%s' --method ns --restarts 2", "not --method ns"},
+        {"bench ortho --shape 8x12 --restarts all", "--restarts must be none or steps"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         ASSERT(expect_failure(cases[i].fmt, in, out, 2, cases[i].word));

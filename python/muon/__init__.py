@@ -62,7 +62,33 @@ def _fptr(a):
     return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
 
 
-def _ortho_config(method, coeffs, steps, aol, base=None, precision="fp32"):
+def _restart_bits(restarts, method, steps):
+    """gram_restarts bits from None (the default), "none" or steps 1..steps-1."""
+    if restarts is None:
+        return 0
+    given = restarts
+    if method in ("ns", "svd"):
+        raise ValueError("muon: restarts apply to gram-ns (or auto), not method %r" % (method,))
+    if isinstance(restarts, str) and restarts == "none":
+        return 1  # MUON_GRAM_NO_RESTARTS
+    if isinstance(restarts, (int, np.integer)) and not isinstance(restarts, bool):
+        restarts = [restarts]
+    top = min(steps, 32)
+    try:
+        ts = list(restarts)
+    except TypeError:
+        ts = None
+    if not ts or any(isinstance(t, bool) or not isinstance(t, (int, np.integer))
+                     or not 1 <= t < top for t in ts):
+        raise ValueError("muon: restarts must be None, \"none\" or steps between 1 and %d "
+                         "(restart before those steps), got %r" % (top - 1, given))
+    bits = 0
+    for t in ts:
+        bits |= 1 << int(t)
+    return bits
+
+
+def _ortho_config(method, coeffs, steps, aol, base=None, precision="fp32", restarts=None):
     """A muon_ortho_config from the Python arguments; ValueError when one is bad."""
     cfg = base if base is not None else _lib.muon_ortho_config_default()
     if not isinstance(method, str) or method not in METHODS:
@@ -88,6 +114,7 @@ def _ortho_config(method, coeffs, steps, aol, base=None, precision="fp32"):
         raise ValueError("muon: unknown precision %r: expected one of %s"
                          % (precision, ", ".join(PRECISIONS)))
     cfg.precision = p.value
+    cfg.gram_restarts = _restart_bits(restarts, method, cfg.steps)
     st = _lib.muon_ortho_config_validate(ctypes.byref(cfg))
     if st != _lib.OK:
         raise ValueError("muon: invalid orthogonalization options method=%r coeffs=%r steps=%r "
@@ -109,7 +136,7 @@ def _as_matrix(x, what):
 
 
 def orthogonalize(x, method="auto", coeffs="polar-express", steps=5, aol=False,
-                  precision="fp32"):
+                  precision="fp32", restarts=None):
     """The polar factor of a 2-D matrix, approximately (exactly for "svd").
 
     x: a 2-D float32 or float64 array in any memory order (it is read as a
@@ -117,12 +144,14 @@ def orthogonalize(x, method="auto", coeffs="polar-express", steps=5, aol=False,
     "svd". coeffs: "polar-express" | "keller" | "quintic5" | "taylor-K".
     steps: iterations (>= 1). aol: AOL rescaling as the first step.
     precision: "fp32" | "mixed" (bf16 operands, fp32 accumulation, in all
-    but the last two steps; not with "svd").
+    but the last two steps; not with "svd"). restarts (gram-ns): None for
+    the default (before step 3), "none", or the steps to restart before
+    (an int or a list, each 1..steps-1); see docs/ortho.md for the trade.
     Returns a new C-contiguous float32 array of x's shape. Raises ValueError
     for bad arguments and MuonError when the library refuses the input
     (e.g. MUON_ERR_NONFINITE for NaN or Inf, MUON_ERR_SIZE for an empty
     matrix)."""
-    cfg = _ortho_config(method, coeffs, steps, aol, precision=precision)
+    cfg = _ortho_config(method, coeffs, steps, aol, precision=precision, restarts=restarts)
     a = _as_matrix(x, "orthogonalize")
     out = np.empty(a.shape, dtype=np.float32)
     st = _lib.muon_orthogonalize(ctypes.byref(cfg), _fptr(a), _fptr(out), a.shape[0],

@@ -19,6 +19,7 @@ static const cli_flag ortho_flags[] = {
     {"steps", "Q", CLI_VALUE, "iterations, >= 1 (default 5)"},
     {"aol", NULL, CLI_SWITCH, "AOL rescaling instead of Frobenius normalization"},
     {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 products but the last two steps (default fp32)"},
+    {"restarts", "LIST", CLI_VALUE, CLI_RESTARTS_HELP},
     {"threads", "N", CLI_VALUE | CLI_REPEAT,
      "BLAS threads, repeatable or a list 1,2 (default: OpenBLAS's setting)"},
     {"repeats", "R", CLI_VALUE, "timed runs after one warm-up (default: adaptive, 3..25)"},
@@ -36,8 +37,8 @@ static void ortho_usage(FILE *f)
 {
     fprintf(f,
             "usage: muon bench ortho --shape RxC [--shape ...] [--method M] [--coeffs C]\n"
-            "                        [--steps Q] [--precision P] [--threads N[,N...]] [--repeats R]\n"
-            "                        [--json]\n\n"
+            "                        [--steps Q] [--precision P] [--restarts LIST]\n"
+            "                        [--threads N[,N...]] [--repeats R] [--json]\n\n"
             "For each shape and thread count: median time over R runs (after a warm-up),\n"
             "GFLOP/s (muon_ortho_flops / time) and ortho_err = max |s_i - 1| of the output,\n"
             "on a Gaussian input with a fixed seed. Without --method, ns and gram-ns are both\n"
@@ -119,6 +120,9 @@ static int print_json(long rows, long cols, const muon_ortho_config *cfg, int th
     cJSON_AddNumberToObject(o, "repeats", r->repeats);
     cJSON_AddBoolToObject(o, "aol", cfg->aol);
     cJSON_AddStringToObject(o, "precision", muon_precision_name(cfg->precision));
+    char rs[96];
+    if (r->method == MUON_ORTHO_GRAM_NS) /* the others never restart */
+        cJSON_AddStringToObject(o, "restarts", cli_restarts_text(cfg, rs, sizeof rs));
     cJSON_AddBoolToObject(o, "picked", picked);
     if (picked) {
         cJSON *arr = cJSON_AddArrayToObject(o, "candidates");
@@ -136,13 +140,16 @@ static int print_json(long rows, long cols, const muon_ortho_config *cfg, int th
 static void print_text(long rows, long cols, const muon_ortho_config *cfg, int threads,
                        const ortho_result *r, int picked, const ortho_result *cand, int ncand)
 {
-    char cname[32], how[64];
+    char cname[32], how[192], rs[96], rtxt[112] = "";
+    if (r->method == MUON_ORTHO_GRAM_NS && cfg->gram_restarts &&
+        cfg->gram_restarts != MUON_GRAM_DEFAULT_RESTARTS)
+        snprintf(rtxt, sizeof rtxt, ", restarts %s", cli_restarts_text(cfg, rs, sizeof rs));
     if (r->method == MUON_ORTHO_SVD)
         snprintf(how, sizeof how, "exact polar factor");
     else
-        snprintf(how, sizeof how, "%s, %d steps%s%s", muon_coeffs_name(cfg, cname, sizeof cname),
-                 cfg->steps, cfg->aol ? ", aol" : "",
-                 cfg->precision == MUON_PRECISION_MIXED ? ", mixed" : "");
+        snprintf(how, sizeof how, "%s, %d steps%s%s%s",
+                 muon_coeffs_name(cfg, cname, sizeof cname), cfg->steps, cfg->aol ? ", aol" : "",
+                 cfg->precision == MUON_PRECISION_MIXED ? ", mixed" : "", rtxt);
     printf("%ldx%ld  threads %d  %-7s %s:  %9.2f ms (median of %d)  %7.1f GFLOP/s"
            "  ortho_err %.3g\n",
            rows, cols, threads, muon_ortho_method_name(r->method), how, r->ms, r->repeats,
