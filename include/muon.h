@@ -151,6 +151,13 @@ const char *muon_precision_name(muon_precision p);
 muon_status muon_coeffs_parse(const char *name, muon_ortho_config *cfg);
 /* Writes the name ("taylor-3" etc.) into buf; returns buf. */
 const char *muon_coeffs_name(const muon_ortho_config *cfg, char *buf, size_t cap);
+/* Gram NS restarts as text: "none", or the steps to restart before, e.g.
+ * "3" or "2,4", each in 1..steps-1 (steps <= 0 means the default 5). Parse
+ * sets *bits (MUON_GRAM_NO_RESTARTS for "none"); MUON_ERR_ARG on anything
+ * else, *bits untouched. Name writes the text of bits (0 = the default)
+ * into buf and returns buf ("" when cap is 0). */
+muon_status muon_gram_restarts_parse(const char *text, int steps, unsigned *bits);
+const char *muon_gram_restarts_name(unsigned bits, char *buf, size_t cap);
 /* Check every field; MUON_ERR_ARG names nothing, so keep configs simple. */
 muon_status muon_ortho_config_validate(const muon_ortho_config *cfg);
 

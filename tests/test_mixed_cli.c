@@ -119,6 +119,11 @@ TEST(cli_precision_refusals_keep_files)
         {"bench ortho --shape 8x8 --precision mixed --method svd", "--method svd"},
         {"bench step --precision fp16", "--precision must be fp32 or mixed, got 'fp16'"},
         {"bench train --precision fp16", "--precision must be fp32 or mixed, got 'fp16'"},
+        /* --restarts goes through the same path */
+        {"train --data @/text.txt --out @/run --restarts 0", "--restarts must be none or steps"},
+        {"train --data @/text.txt --out @/run --ns-steps 3 --restarts 3", "between 1 and 2"},
+        {"train --data @/text.txt --out @/run --ortho-method ns --restarts 2", "not method ns"},
+        {"compare --data @/text.txt --out @/run --restarts x", "got 'x'"},
     };
     for (size_t i = 0; i < sizeof other_cases / sizeof other_cases[0]; i++)
         ASSERT(refused(d, other_cases[i].args, 2, other_cases[i].word, NULL, NULL));

@@ -864,6 +864,49 @@ TEST(ortho_error_matches_singular_values)
     }
 }
 
+/* The restart text: what parses, what names, and what is refused with
+ * the bits untouched. */
+TEST(ortho_gram_restarts_parse_and_name)
+{
+    unsigned b = 77;
+    ASSERT_OK(muon_gram_restarts_parse("none", 5, &b));
+    ASSERT_EQ_INT(b, MUON_GRAM_NO_RESTARTS);
+    ASSERT_OK(muon_gram_restarts_parse("3", 5, &b));
+    ASSERT_EQ_INT(b, MUON_GRAM_DEFAULT_RESTARTS);
+    ASSERT_OK(muon_gram_restarts_parse("4,2", 0, &b)); /* steps 0: the default 5 */
+    ASSERT_EQ_INT(b, (1u << 2) | (1u << 4));
+    ASSERT_OK(muon_gram_restarts_parse("31", 100, &b));
+    ASSERT_EQ_INT(b, 1u << 31);
+    static const char *const bad[] = {"", "0", "5", "2,", ",2", "+2", " 2", "2,,3", "2 ",
+                                      "abc", "-1", "99999999999", "None", "3;4"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        b = 77;
+        if (muon_gram_restarts_parse(bad[i], 5, &b) != MUON_ERR_ARG || b != 77)
+            printf("    accepted '%s'\n", bad[i]);
+        ASSERT_STATUS(muon_gram_restarts_parse(bad[i], 5, &b), MUON_ERR_ARG);
+        ASSERT_EQ_INT(b, 77);
+    }
+    ASSERT_STATUS(muon_gram_restarts_parse("3", 3, &b), MUON_ERR_ARG);
+    ASSERT_STATUS(muon_gram_restarts_parse(NULL, 5, &b), MUON_ERR_NULL);
+    ASSERT_STATUS(muon_gram_restarts_parse("3", 5, NULL), MUON_ERR_NULL);
+    char buf[64];
+    ASSERT(!strcmp(muon_gram_restarts_name(0, buf, sizeof buf), "3"));
+    ASSERT(!strcmp(muon_gram_restarts_name(MUON_GRAM_NO_RESTARTS, buf, sizeof buf), "none"));
+    ASSERT(!strcmp(muon_gram_restarts_name((1u << 1) | (1u << 4) | (1u << 31), buf, sizeof buf),
+                   "1,4,31"));
+    /* a short buffer keeps whole items that fit, terminated */
+    ASSERT(!strcmp(muon_gram_restarts_name((1u << 12) | (1u << 13), buf, 4), "12"));
+    ASSERT(!strcmp(muon_gram_restarts_name(1u << 3, buf, 0), ""));
+    /* name and parse are inverses on every single-step and two-step set */
+    for (int t = 1; t < 8; t++)
+        for (int u = t; u < 8; u++) {
+            unsigned in = (1u << t) | (1u << u), out = 0;
+            ASSERT_OK(muon_gram_restarts_parse(muon_gram_restarts_name(in, buf, sizeof buf), 8,
+                                               &out));
+            ASSERT_EQ_INT(out, in);
+        }
+}
+
 /* The fused update and mirror (the register-block path for whole 16 x 16
  * tiles, the element loop on the diagonal and ragged edge) equals the plain
  * loops: upper a += alpha b (a multiply, then an add), then the lower

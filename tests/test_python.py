@@ -181,6 +181,18 @@ def ortho_restarts_trade_speed_for_closeness_to_ns():
     for bad in [0, 5, [], "all", True, [2.0], "3"]:
         expect_raises(ValueError, muon.orthogonalize, x, restarts=bad)
     expect_raises(ValueError, muon.orthogonalize, x, method="ns", restarts=2)
+    # the optimizer takes the same setting: one step from the same state
+    # moves the weights by the orthogonalized gradient of each setting
+    moved = {}
+    for rs in [None, "none"]:
+        w = np.zeros((m, n), np.float32)
+        with muon.Muon([w], lr=0.1, weight_decay=0.0, momentum=0.0, nesterov=False,
+                       method="gram-ns", restarts=rs) as opt:
+            opt.step([x])
+        moved[rs] = w.copy()
+    ratio = np.linalg.norm(moved["none"] - moved[None]) / np.linalg.norm(moved[None])
+    assert 0 < ratio < 0.05, ratio
+    expect_raises(ValueError, muon.Muon, [np.zeros((m, n), np.float32)], restarts=9)
     return "max |O - O_ns|: default %.2g, none %.2g" % (d_default, d_none)
 
 

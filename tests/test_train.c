@@ -224,6 +224,16 @@ TEST(train_bad_checkpoints_leave_files_intact)
     train_config steps = c;
     steps.ortho.steps = 3;
     int r7 = train_run(&steps, ck, NULL, err, sizeof err);
+    train_config norestart = c;
+    norestart.ortho.gram_restarts = MUON_GRAM_NO_RESTARTS;
+    int r8 = train_run(&norestart, ck, NULL, err, sizeof err);
+    int names_restarts = strstr(err, "--restarts") != NULL;
+    /* the default spelled out is the same setting */
+    train_config explicit_default = c;
+    explicit_default.ortho.gram_restarts = MUON_GRAM_DEFAULT_RESTARTS;
+    explicit_default.steps = 1; /* below the checkpoint's step: refused for that alone */
+    train_run(&explicit_default, ck, NULL, err, sizeof err);
+    int only_steps = strstr(err, "--steps") != NULL && !strstr(err, "orthogonalization");
     size_t l1, l2;
     char *ck1 = tu_read_file(ck, &l1), *m1 = tu_read_file(metrics, &l2);
     int intact = ck1 && m1 && l1 == ck_len && l2 == m_len && !memcmp(ck0, ck1, l1) &&
@@ -241,6 +251,9 @@ TEST(train_bad_checkpoints_leave_files_intact)
     ASSERT_EQ_INT(r6, 2);
     ASSERT(names_precision);
     ASSERT_EQ_INT(r7, 2);
+    ASSERT_EQ_INT(r8, 2);
+    ASSERT(names_restarts);
+    ASSERT(only_steps);
     ASSERT(intact);
 }
 
@@ -284,11 +297,28 @@ TEST(train_config_json_round_trip)
     char err[256];
     ASSERT(j != NULL);
     int rc = train_config_from_json(j, strlen(j), &d, err, sizeof err);
+    int wrote_restarts = strstr(j, "restarts") != NULL;
     free(j);
     ASSERT_EQ_INT(rc, 0);
     ASSERT(d.seed == c.seed && d.lr == c.lr && d.optim == c.optim && d.schedule == c.schedule);
     ASSERT(d.ortho.coeffs == MUON_COEFFS_TAYLOR && d.ortho.taylor_k == 3);
     ASSERT(d.model.dim == 16 && d.model.heads == 2 && !strcmp(d.data, "/some/data"));
+    ASSERT(!wrote_restarts); /* the default is not written */
+    ASSERT_EQ_INT(d.ortho.gram_restarts, MUON_GRAM_DEFAULT_RESTARTS);
+    /* restarts: a set one comes back; one that the steps cannot hold, or
+     * garbage, is refused */
+    c.ortho.gram_restarts = (1u << 2) | (1u << 4);
+    j = train_config_to_json(&c);
+    ASSERT(j && strstr(j, "\"restarts\":\"2,4\""));
+    rc = train_config_from_json(j, strlen(j), &d, err, sizeof err);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_INT(d.ortho.gram_restarts, (1u << 2) | (1u << 4));
+    char *at = strstr(j, "\"ns_steps\":5");
+    ASSERT(at != NULL);
+    at[11] = '4'; /* ns_steps 4: a restart before step 4 no longer exists */
+    ASSERT_EQ_INT(train_config_from_json(j, strlen(j), &d, err, sizeof err), -1);
+    ASSERT(strstr(err, "restarts") != NULL);
+    free(j);
     ASSERT_EQ_INT(train_config_from_json("{\"dim\": 3}", 10, &d, err, sizeof err), -1);
     ASSERT_EQ_INT(train_config_from_json("not json", 8, &d, err, sizeof err), -1);
 }

@@ -281,12 +281,13 @@ class Muon(_Optimizer):
     "vector" per parameter) override that: embedding, head and vector go to
     AdamW. adam_lr and adam_weight_decay default to lr and weight_decay (the
     Moonlight recipe). threads <= 0 uses every core. precision "mixed" runs
-    all but the last two Newton-Schulz steps with bf16 operands."""
+    all but the last two Newton-Schulz steps with bf16 operands. restarts:
+    Gram NS restarts as for muon.orthogonalize (None = the default)."""
 
     def __init__(self, params, lr=1e-3, momentum=0.95, nesterov=True, weight_decay=0.1,
                  scale="moonlight", coeffs="polar-express", steps=5, method="auto",
                  adam_lr=None, adam_betas=(0.9, 0.95), adam_eps=1e-8, adam_weight_decay=None,
-                 roles=None, names=None, threads=0, precision="fp32"):
+                 roles=None, names=None, threads=0, precision="fp32", restarts=None):
         cfg = _lib.muon_opt_config_default()
         cfg.algo = _lib.ALGO_MUON
         cfg.lr = float(lr)
@@ -299,7 +300,7 @@ class Muon(_Optimizer):
             raise ValueError("muon: unknown scale %r: expected moonlight, keller, spectral or none"
                              % (scale,))
         cfg.scale = sc.value
-        cfg.ortho = _ortho_config(method, coeffs, steps, False, cfg.ortho, precision)
+        cfg.ortho = _ortho_config(method, coeffs, steps, False, cfg.ortho, precision, restarts)
         cfg.adam_lr = float(lr if adam_lr is None else adam_lr)
         b1, b2 = adam_betas
         cfg.adam_beta1, cfg.adam_beta2 = float(b1), float(b2)

@@ -122,7 +122,7 @@ static int print_json(long rows, long cols, const muon_ortho_config *cfg, int th
     cJSON_AddStringToObject(o, "precision", muon_precision_name(cfg->precision));
     char rs[96];
     if (r->method == MUON_ORTHO_GRAM_NS) /* the others never restart */
-        cJSON_AddStringToObject(o, "restarts", cli_restarts_text(cfg, rs, sizeof rs));
+        cJSON_AddStringToObject(o, "restarts", muon_gram_restarts_name(cfg->gram_restarts, rs, sizeof rs));
     cJSON_AddBoolToObject(o, "picked", picked);
     if (picked) {
         cJSON *arr = cJSON_AddArrayToObject(o, "candidates");
@@ -143,7 +143,7 @@ static void print_text(long rows, long cols, const muon_ortho_config *cfg, int t
     char cname[32], how[192], rs[96], rtxt[112] = "";
     if (r->method == MUON_ORTHO_GRAM_NS && cfg->gram_restarts &&
         cfg->gram_restarts != MUON_GRAM_DEFAULT_RESTARTS)
-        snprintf(rtxt, sizeof rtxt, ", restarts %s", cli_restarts_text(cfg, rs, sizeof rs));
+        snprintf(rtxt, sizeof rtxt, ", restarts %s", muon_gram_restarts_name(cfg->gram_restarts, rs, sizeof rs));
     if (r->method == MUON_ORTHO_SVD)
         snprintf(how, sizeof how, "exact polar factor");
     else

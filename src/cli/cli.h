@@ -32,8 +32,9 @@ int cli_ortho_config_from_args(const cli_args *a, muon_ortho_config *cfg);
 #define CLI_RESTARTS_HELP                                                                          \
     "Gram NS restarts: steps (e.g. 3 or 2,4) or none (default 3; faster without,"                  \
     " less close to NS on ill-conditioned input, see docs/ortho.md)"
-/* The restart steps of a config as "3", "2,4" or "none", in buf. */
-const char *cli_restarts_text(const muon_ortho_config *c, char *buf, size_t cap);
+/* --restarts into c->gram_restarts (after c's method and steps are set);
+ * 0, or 2 after a usage message. */
+int cli_get_restarts(const cli_args *a, muon_ortho_config *c);
 
 /* --precision fp32|mixed into *out (left as it is when the flag is absent,
  * so a resumed run keeps its checkpoint's). Returns 0 or 2 after a usage

@@ -34,38 +34,22 @@ static void usage(FILE *f)
     cli_print_flags(f, flags, N_FLAGS);
 }
 
-/* --restarts: "none" or steps 1..steps-1 separated by commas, into the
- * config's bit set. Gram NS only: with ns or svd it would be ignored, so
- * it is refused instead. */
-static int get_restarts(const cli_args *a, muon_ortho_config *c)
+/* --restarts into the config. Gram NS only: with ns or svd it would be
+ * ignored, so it is refused instead. */
+int cli_get_restarts(const cli_args *a, muon_ortho_config *c)
 {
     const char *s = cli_get_str(a, "restarts", NULL);
     if (!s)
         return 0;
     if (c->method == MUON_ORTHO_NS || c->method == MUON_ORTHO_SVD)
-        return cli_usage_error(a, "--restarts applies to gram-ns (or auto), not --method %s",
+        return cli_usage_error(a, "--restarts applies to gram-ns (or auto), not method %s",
                                muon_ortho_method_name(c->method));
-    if (strcmp(s, "none") == 0) {
-        c->gram_restarts = MUON_GRAM_NO_RESTARTS;
-        return 0;
-    }
-    unsigned bits = 0;
-    const char *p = s;
-    int top = c->steps < 32 ? c->steps : 32;
-    for (;;) {
-        char *end;
-        long t = strtol(p, &end, 10);
-        if (end == p || t < 1 || t >= top || (*end != ',' && *end != '\0'))
-            return cli_usage_error(a,
-                                   "--restarts must be none or steps between 1 and %d "
-                                   "separated by commas (restart before those steps); got '%s'",
-                                   top - 1, s);
-        bits |= 1u << t;
-        if (*end == '\0')
-            break;
-        p = end + 1;
-    }
-    c->gram_restarts = bits;
+    int steps = c->steps > 0 ? c->steps : 5;
+    if (muon_gram_restarts_parse(s, steps, &c->gram_restarts) != MUON_OK)
+        return cli_usage_error(a,
+                               "--restarts must be none or steps between 1 and %d separated "
+                               "by commas (restart before those steps); got '%s'",
+                               (steps < 32 ? steps : 32) - 1, s);
     return 0;
 }
 
@@ -93,28 +77,13 @@ int cli_ortho_config_from_args(const cli_args *a, muon_ortho_config *cfg)
         return cli_usage_error(a, "--precision must be fp32 or mixed; got '%s'", pr);
     if (c.precision != MUON_PRECISION_FP32 && c.method == MUON_ORTHO_SVD)
         return cli_usage_error(a, "--precision mixed has no steps to run with --method svd");
-    int rc = get_restarts(a, &c);
+    int rc = cli_get_restarts(a, &c);
     if (rc)
         return rc;
     if (muon_ortho_config_validate(&c) != MUON_OK)
         return cli_usage_error(a, "this combination of orthogonalization options is invalid");
     *cfg = c;
     return 0;
-}
-
-const char *cli_restarts_text(const muon_ortho_config *c, char *buf, size_t cap)
-{
-    unsigned bits = c->gram_restarts ? c->gram_restarts : MUON_GRAM_DEFAULT_RESTARTS;
-    size_t len = 0;
-    buf[0] = '\0';
-    for (int t = 1; t < 32 && len < cap; t++)
-        if (bits >> t & 1u) {
-            int w = snprintf(buf + len, cap - len, "%s%d", len ? "," : "", t);
-            len += w > 0 ? (size_t)w : 0;
-        }
-    if (!buf[0])
-        snprintf(buf, cap, "none");
-    return buf;
 }
 
 int cli_get_precision(const cli_args *a, muon_precision *out)

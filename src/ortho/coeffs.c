@@ -244,6 +244,56 @@ double muon__ortho_norm_factor(const muon_ortho_config *cfg)
     return cfg->coeffs == MUON_COEFFS_POLAR_EXPRESS ? POLAR_EXPRESS_NORM : 1.0;
 }
 
+muon_status muon_gram_restarts_parse(const char *text, int steps, unsigned *bits)
+{
+    if (!text || !bits)
+        return MUON_ERR_NULL;
+    if (strcmp(text, "none") == 0) {
+        *bits = MUON_GRAM_NO_RESTARTS;
+        return MUON_OK;
+    }
+    int top = steps <= 0 ? 5 : steps < 32 ? steps : 32; /* restart steps < top */
+    unsigned b = 0;
+    const char *p = text;
+    for (;;) {
+        /* digits only: no sign, space or empty item that strtol would take */
+        if (*p < '0' || *p > '9')
+            return MUON_ERR_ARG;
+        long t = 0;
+        while (*p >= '0' && *p <= '9' && t < 1000)
+            t = 10 * t + (*p++ - '0');
+        if (t < 1 || t >= top || (*p != ',' && *p != '\0'))
+            return MUON_ERR_ARG;
+        b |= 1u << t;
+        if (*p++ == '\0')
+            break;
+    }
+    *bits = b;
+    return MUON_OK;
+}
+
+const char *muon_gram_restarts_name(unsigned bits, char *buf, size_t cap)
+{
+    if (!buf || cap == 0)
+        return "";
+    if (bits == 0)
+        bits = MUON_GRAM_DEFAULT_RESTARTS;
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int t = 1; t < 32; t++)
+        if (bits >> t & 1u) {
+            int w = snprintf(buf + len, cap - len, "%s%d", len ? "," : "", t);
+            if (w < 0 || (size_t)w >= cap - len) {
+                buf[len] = '\0'; /* truncated: keep the whole items before it */
+                break;
+            }
+            len += (size_t)w;
+        }
+    if (len == 0)
+        snprintf(buf, cap, "none");
+    return buf;
+}
+
 int muon__gram_restart_at(const muon_ortho_config *cfg, int t)
 {
     unsigned bits = cfg->gram_restarts ? cfg->gram_restarts : MUON_GRAM_DEFAULT_RESTARTS;

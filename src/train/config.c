@@ -104,6 +104,12 @@ char *train_config_to_json(const train_config *c)
     cJSON_AddStringToObject(o, "coeffs", muon_coeffs_name(&c->ortho, coeffs, sizeof coeffs));
     cJSON_AddNumberToObject(o, "ns_steps", c->ortho.steps);
     cJSON_AddStringToObject(o, "precision", muon_precision_name(c->ortho.precision));
+    /* only when not the default: the default "3" would not parse back
+     * under ns_steps <= 3, where it never fires anyway */
+    unsigned rb = c->ortho.gram_restarts;
+    char restarts[96];
+    if (rb && rb != MUON_GRAM_DEFAULT_RESTARTS)
+        cJSON_AddStringToObject(o, "restarts", muon_gram_restarts_name(rb, restarts, sizeof restarts));
     cJSON_AddStringToObject(o, "schedule", muon_schedule_name(c->schedule));
     cJSON_AddNumberToObject(o, "warmup", (double)c->warmup);
     cJSON_AddNumberToObject(o, "min_lr_ratio", c->min_lr_ratio);
@@ -180,12 +186,21 @@ int train_config_from_json(const char *json, size_t len, train_config *out, char
         (get_str(o, "precision", prec, sizeof prec) ||
          muon_precision_parse(prec, &c.ortho.precision)))
         bad = "precision";
+    /* absent before restarts were configurable: the default; checked
+     * against ns_steps once the numbers are read */
+    char restarts[96] = "";
+    if (!bad && cJSON_GetObjectItemCaseSensitive(o, "restarts") &&
+        get_str(o, "restarts", restarts, sizeof restarts))
+        bad = "restarts";
     if (!bad && (get_str(o, "schedule", sched, sizeof sched) ||
                  muon_schedule_parse(sched, &c.schedule)))
         bad = "schedule";
     if (!bad && get_str(o, "seed", seed, sizeof seed))
         bad = "seed";
     cJSON_Delete(o);
+    if (!bad && restarts[0] &&
+        muon_gram_restarts_parse(restarts, (int)v[12], &c.ortho.gram_restarts) != MUON_OK)
+        bad = "restarts";
     if (bad) {
         snprintf(err, errcap, "configuration: missing or invalid '%s'", bad);
         return -1;

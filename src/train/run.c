@@ -107,6 +107,12 @@ static int setup_optimizer(run_state *r, char *err, size_t errcap)
 }
 
 /* Everything that can fail on bad input, before any output file changes. */
+/* The restart steps in effect (0 selects the default). */
+static unsigned restarts_of(const muon_ortho_config *o)
+{
+    return o->gram_restarts ? o->gram_restarts : MUON_GRAM_DEFAULT_RESTARTS;
+}
+
 static int setup(run_state *r, const char *resume, char *err, size_t errcap)
 {
     train_config *c = &r->cfg;
@@ -130,8 +136,9 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
         else if (c->tokenizer != k->tokenizer)
             clash = "--tokenizer";
         else if (c->ortho.method != k->ortho.method || c->ortho.coeffs != k->ortho.coeffs ||
-                 c->ortho.taylor_k != k->ortho.taylor_k || c->ortho.steps != k->ortho.steps)
-            clash = "orthogonalization (--ortho-method/--coeffs/--ns-steps)";
+                 c->ortho.taylor_k != k->ortho.taylor_k || c->ortho.steps != k->ortho.steps ||
+                 restarts_of(&c->ortho) != restarts_of(&k->ortho))
+            clash = "orthogonalization (--ortho-method/--coeffs/--ns-steps/--restarts)";
         else if (c->ortho.precision != k->ortho.precision)
             clash = "--precision";
         else if (c->steps < ck.step)
