@@ -35,11 +35,31 @@ MODELS = [  # (label, dim, layers, heads, context, batch)
 FIGURES = ["ortho", "step"] + [f"train-{m[0]}" for m in MODELS] + ["memory", "sizing"]
 
 
+def cpu_jiffies():
+    """(steal, total) jiffies of all CPUs so far, from /proc/stat's first
+    line (user nice system idle iowait irq softirq steal ...; guest time is
+    already inside user), or None where there is no /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (v[7] if len(v) > 7 else 0), sum(v)
+
+
 def run_json(cmd, env=None):
-    """Run a command and return its JSON lines (other lines are echoed)."""
+    """Run a command and return its JSON lines (other lines are echoed).
+    Each object gets steal_pct: the share of the machine's CPU time the
+    hypervisor gave to other guests while the command ran (on a shared VM
+    this is what makes two runs of the same figure differ)."""
     print("  $ " + " ".join(cmd), flush=True)
+    j0 = cpu_jiffies()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        env=env)
+    j1 = cpu_jiffies()
+    steal = None
+    if j0 and j1 and j1[1] > j0[1]:
+        steal = 100.0 * (j1[0] - j0[0]) / (j1[1] - j0[1])
     if p.returncode != 0:
         sys.stderr.write(p.stderr)
         raise SystemExit(f"bench: command failed ({p.returncode}): {' '.join(cmd)}")
@@ -47,8 +67,16 @@ def run_json(cmd, env=None):
     for line in p.stdout.splitlines():
         line = line.strip()
         if line.startswith("{"):
-            out.append(json.loads(line))
+            obj = json.loads(line)
+            obj.setdefault("steal_pct", steal)
+            out.append(obj)
     return out
+
+
+def best_of(runs, key, higher=False):
+    """The run with the best value of key (lowest time or highest rate)."""
+    pick = max if higher else min
+    return pick(runs, key=lambda r: r[key])
 
 
 def machine():
@@ -88,6 +116,9 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="alternating runs of ours and the peer for figure 1 and the default "
+                         "model's training, each side's best kept (default 2; 1 with --quick)")
     ap.add_argument("--data", default=None, help="text file for the peer's training data")
     ap.add_argument("--no-mixed", action="store_true",
                     help="skip the mixed-precision section (ours --precision mixed against "
@@ -113,20 +144,28 @@ def main():
         if data is None and os.path.exists(cand):
             data = cand
     rep_o, rep_s, steps_t = ("3", "2", "6") if args.quick else ("10", "3", "12")
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 2
+    if args.rounds < 1:
+        ap.error("--rounds must be >= 1")
 
-    res = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+    res = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "rounds": args.rounds,
            "machine": machine(), "ortho": [], "step": [], "train": [], "sgemm": [],
            "memory": [], "sizing": [], "mixed": {"ortho": [], "step": [], "train": []}}
     print("machine:", json.dumps(res["machine"]), flush=True)
 
     for t in threads if "ortho" in args.figures else []:
         print(f"\n== orthogonalization, polar-express, 5 steps, {t} thread(s)", flush=True)
-        ours = run_json([muon, "bench", "ortho", "--shape", ",".join(SHAPES), "--coeffs",
-                         "polar-express", "--steps", "5", "--threads", str(t), "--repeats",
-                         rep_o, "--json"], env)
-        peer = run_json([py, os.path.join(HERE, "peer_ortho.py"), "--threads", str(t),
-                         "--steps", "5", "--repeats", rep_o, "--json"] +
-                        sum([["--shape", s] for s in SHAPES], []), env)
+        ours_runs, peer_runs = [], []
+        for _ in range(args.rounds):  # alternate the two sides, keep each side's best
+            ours_runs += run_json([muon, "bench", "ortho", "--shape", ",".join(SHAPES),
+                                   "--coeffs", "polar-express", "--steps", "5", "--threads",
+                                   str(t), "--repeats", rep_o, "--json"], env)
+            peer_runs += run_json([py, os.path.join(HERE, "peer_ortho.py"), "--threads", str(t),
+                                   "--steps", "5", "--repeats", rep_o, "--json"] +
+                                  sum([["--shape", s] for s in SHAPES], []), env)
+        ours = [best_of([x for x in ours_runs if x["shape"] == s], "ms") for s in SHAPES]
+        peer = [best_of([x for x in peer_runs if x["shape"] == s], "ms") for s in SHAPES]
         sg = run_json([muon, "bench", "sgemm", "--shape", ",".join(SHAPES), "--threads",
                        str(t), "--json"], env)
         res["sgemm"] += sg
@@ -143,7 +182,8 @@ def main():
                    "ms": o["ms"], "peer_ms": p["ms"], "speedup": ratio(p["ms"], o["ms"]),
                    "ortho_err": o["ortho_err"], "peer_ortho_err": p["ortho_err"],
                    "gflops": o["gflops"], "sgemm_gflops": sgemm_rate,
-                   "sgemm_fraction": o["gflops"] / sgemm_rate if sgemm_rate else None}
+                   "sgemm_fraction": o["gflops"] / sgemm_rate if sgemm_rate else None,
+                   "steal_pct": o["steal_pct"], "peer_steal_pct": p["steal_pct"]}
             res["ortho"].append(row)
             print(f"  {o['shape']:>10} ours {o['ms']:8.1f} ms ({o['method']}, err "
                   f"{o['ortho_err']:.3f})  torch {p['ms']:8.1f} ms (err {p['ortho_err']:.3f})"
@@ -158,7 +198,8 @@ def main():
         p = run_json([py, os.path.join(HERE, "peer_step.py"), "--model", "gpt2-small",
                       "--threads", str(t), "--repeats", rep_s, "--warmup", "1", "--json"], env)[0]
         row = {"threads": t, "ms": o["ms"], "peer_ms": p["ms"],
-               "speedup": ratio(p["ms"], o["ms"]), "params": o["params"]}
+               "speedup": ratio(p["ms"], o["ms"]), "params": o["params"],
+               "steal_pct": o["steal_pct"], "peer_steal_pct": p["steal_pct"]}
         res["step"].append(row)
         print(f"  ours {o['ms']:.0f} ms  torch {p['ms']:.0f} ms  ratio {row['speedup']:.2f}x",
               flush=True)
@@ -167,19 +208,30 @@ def main():
         for t in threads:
             print(f"\n== training {label} (d={d} L={l} T={tt} B={b}), {t} thread(s)",
                   flush=True)
-            ours = run_json([muon, "bench", "train", "--dim", str(d), "--layers", str(l),
-                             "--heads", str(h), "--context", str(tt), "--batch", str(b),
-                             "--threads", str(t), "--steps", steps_t, "--json"], env)
-            for o in ours:
-                p = run_json([py, os.path.join(HERE, "peer_train.py"), "--dim", str(d),
-                              "--layers", str(l), "--heads", str(h), "--context", str(tt),
-                              "--batch", str(b), "--threads", str(t), "--steps", steps_t,
-                              "--optim", o["optim"], "--data", data, "--json"], env)[-1]
+            # rounds alternate the sides; the wide model runs once (a round is minutes)
+            ours_runs, peer_runs = [], []
+            for _ in range(args.rounds if label == "default" else 1):
+                got = run_json([muon, "bench", "train", "--dim", str(d), "--layers", str(l),
+                                "--heads", str(h), "--context", str(tt), "--batch", str(b),
+                                "--threads", str(t), "--steps", steps_t, "--json"], env)
+                ours_runs += got
+                for o in got:
+                    peer_runs += run_json([py, os.path.join(HERE, "peer_train.py"), "--dim",
+                                           str(d), "--layers", str(l), "--heads", str(h),
+                                           "--context", str(tt), "--batch", str(b),
+                                           "--threads", str(t), "--steps", steps_t, "--optim",
+                                           o["optim"], "--data", data, "--json"], env)[-1:]
+            for optim in ("adamw", "muon"):
+                o = best_of([x for x in ours_runs if x["optim"] == optim], "tokens_per_s",
+                            higher=True)
+                p = best_of([x for x in peer_runs if x["optim"] == optim], "tokens_per_s",
+                            higher=True)
                 row = {"model": label, "dim": d, "layers": l, "context": tt, "batch": b,
                        "threads": t, "optim": o["optim"], "tokens_per_s": o["tokens_per_s"],
                        "peer_tokens_per_s": p["tokens_per_s"],
                        "speedup": ratio(o["tokens_per_s"], p["tokens_per_s"]),
-                       "fwd_ms": o["fwd_ms"], "bwd_ms": o["bwd_ms"], "opt_ms": o["opt_ms"]}
+                       "fwd_ms": o["fwd_ms"], "bwd_ms": o["bwd_ms"], "opt_ms": o["opt_ms"],
+                       "steal_pct": o["steal_pct"], "peer_steal_pct": p["steal_pct"]}
                 res["train"].append(row)
                 print(f"  {o['optim']:>5} ours {o['tokens_per_s']:8.0f} tok/s  torch "
                       f"{p['tokens_per_s']:8.0f} tok/s  ratio {row['speedup']:.2f}x", flush=True)
@@ -294,6 +346,10 @@ def fmt(x, nd=2):
     return "-" if x is None else f"{x:.{nd}f}"
 
 
+def steal(row):
+    return f"{fmt(row.get('steal_pct'), 0)} / {fmt(row.get('peer_steal_pct'), 0)}"
+
+
 def write_markdown(res, path, args):
     m = res["machine"]
     L = [f"# Benchmark results ({res['date']})", "",
@@ -302,27 +358,33 @@ def write_markdown(res, path, args):
          f"{m.get('Model name', '?')}, {m.get('CPU(s)', '?')} cores, L2 {m.get('L2 cache', '?')}, "
          f"AVX-512 {'yes' if m.get('avx512') else 'no'}; OpenBLAS {m.get('openblas')}; "
          f"peer: PyTorch {m.get('torch')} (`{'; '.join(m.get('torch_blas', []))}`).", "",
+         f"Figure 1 and the default model's training: {res.get('rounds', 1)} alternating "
+         "round(s) of ours and the peer, each side's best kept. Steal: the share of the "
+         "machine's CPU time the hypervisor gave to other guests during that run (from "
+         "/proc/stat); a figure measured under steal is slower than the machine can do.", "",
          "## 1. Orthogonalization (polar-express, 5 steps, float32)", "",
          "| shape | threads | ours (method) | PyTorch plain NS | ratio | ortho err ours / torch "
-         "| GFLOP/s | % of SGEMM |", "|---|---|---|---|---|---|---|---|"]
+         "| GFLOP/s | % of SGEMM | steal % ours / torch |",
+         "|---|---|---|---|---|---|---|---|---|"]
     for r in res["ortho"]:
         L.append(f"| {r['shape']} | {r['threads']} | {r['ms']:.1f} ms ({r['method']}) | "
                  f"{r['peer_ms']:.1f} ms | {fmt(r['speedup'])}x | {r['ortho_err']:.4f} / "
                  f"{r['peer_ortho_err']:.4f} | {r['gflops']:.0f} | "
-                 f"{fmt(100 * r['sgemm_fraction'] if r['sgemm_fraction'] else None, 0)}% |")
+                 f"{fmt(100 * r['sgemm_fraction'] if r['sgemm_fraction'] else None, 0)}% | "
+                 f"{steal(r)} |")
     L += ["", "## 2. Optimizer step, GPT-2 small shapes (hybrid Muon + AdamW)", "",
-          "| threads | ours | PyTorch | ratio |", "|---|---|---|---|"]
+          "| threads | ours | PyTorch | ratio | steal % ours / torch |", "|---|---|---|---|---|"]
     for r in res["step"]:
         L.append(f"| {r['threads']} | {r['ms']:.0f} ms | {r['peer_ms']:.0f} ms | "
-                 f"{fmt(r['speedup'])}x |")
+                 f"{fmt(r['speedup'])}x | {steal(r)} |")
     L += ["", "## 3. Training throughput (forward + backward + step)", "",
           "| model | threads | optimizer | ours tokens/s | PyTorch tokens/s | ratio | "
-          "ours fwd / bwd / opt ms |", "|---|---|---|---|---|---|---|"]
+          "ours fwd / bwd / opt ms | steal % ours / torch |", "|---|---|---|---|---|---|---|---|"]
     for r in res["train"]:
         L.append(f"| {r['model']} (d={r['dim']}, L={r['layers']}, T={r['context']}, "
                  f"B={r['batch']}) | {r['threads']} | {r['optim']} | {r['tokens_per_s']:.0f} | "
                  f"{r['peer_tokens_per_s']:.0f} | {fmt(r['speedup'])}x | "
-                 f"{r['fwd_ms']:.1f} / {r['bwd_ms']:.1f} / {r['opt_ms']:.1f} |")
+                 f"{r['fwd_ms']:.1f} / {r['bwd_ms']:.1f} / {r['opt_ms']:.1f} | {steal(r)} |")
     L += ["", "## 4. The machine's SGEMM rate", "", "| kind | m x n x k | threads | GFLOP/s |",
           "|---|---|---|---|"]
     for r in res["sgemm"]:
