@@ -424,6 +424,55 @@ TEST(cli_bench_sizing_json_lines)
     ASSERT(ok);
 }
 
+/* --restarts reaches the optimizer: without restarts Gram NS executes
+ * fewer flops (bench step's ortho_gflop) and gives other updates, hence
+ * another loss after a few steps (bench train's final_loss). */
+static cJSON *one_line(const char *args)
+{
+    char *out = NULL, *err = NULL;
+    int rc = run_muon(args, &out, &err);
+    cJSON *o[2] = {0};
+    int n = rc == 0 ? parse_lines(out, o, 2) : 0;
+    if (rc || n != 1)
+        printf("    muon %s -> %d, %d lines\n    %s%s", args, rc, n, out, err);
+    free(out);
+    free(err);
+    if (n != 1) {
+        free_lines(o, n);
+        return NULL;
+    }
+    return o[0];
+}
+
+TEST(cli_bench_step_and_train_restarts)
+{
+    if (!have_muon())
+        SKIP("build/muon not built");
+    const char *step = "bench step --model gpt2-tiny --threads 1 --repeats 1 --warmup 0 --json";
+    const char *train = "bench train --dim 32 --layers 1 --heads 2 --context 16 --batch 2 "
+                        "--steps 8 --warmup 1 --threads 1 --optim muon --json";
+    char buf[512];
+    cJSON *sd = one_line(step);
+    snprintf(buf, sizeof buf, "%s --restarts none", step);
+    cJSON *sn = one_line(buf);
+    cJSON *td = one_line(train);
+    snprintf(buf, sizeof buf, "%s --restarts none", train);
+    cJSON *tn = one_line(buf);
+    int ok = sd && sn && td && tn;
+    int named = ok && !strcmp(str(sd, "restarts"), "3") && !strcmp(str(sn, "restarts"), "none") &&
+                !strcmp(str(td, "restarts"), "3") && !strcmp(str(tn, "restarts"), "none");
+    int fewer = ok && num(sn, "ortho_gflop") < num(sd, "ortho_gflop");
+    int other_loss = ok && num(tn, "final_loss") != num(td, "final_loss");
+    cJSON_Delete(sd);
+    cJSON_Delete(sn);
+    cJSON_Delete(td);
+    cJSON_Delete(tn);
+    ASSERT(ok);
+    ASSERT(named);
+    ASSERT(fewer);
+    ASSERT(other_loss);
+}
+
 TEST(cli_bench_usage_errors_exit_2)
 {
     if (!have_muon())
@@ -441,6 +490,8 @@ TEST(cli_bench_usage_errors_exit_2)
         {"bench train --steps 3 --warmup 3", "--warmup (3) must be less than --steps (3)"},
         {"bench train --dim abc", "--dim must be an integer"},
         {"bench train --batch 1 --batch 2", "more than once"},
+        {"bench step --model gpt2-tiny --restarts 9", "--restarts must be none or steps"},
+        {"bench train --restarts 2,x", "muon bench train: --restarts must be none or steps"},
         {"bench sgemm --sizes 0", "muon bench sgemm: --sizes must be an integer"},
         {"bench sgemm --shape 8by8", "--shape must be ROWSxCOLS"},
         {"bench sgemm --repeats x", "--repeats must be an integer"},

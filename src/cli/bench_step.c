@@ -21,6 +21,7 @@ static const cli_flag step_flags[] = {
     {"warmup", "W", CLI_VALUE, "untimed steps first, >= 0 (default 1)"},
     {"seed", "SEED", CLI_VALUE, "seed of weights and gradients (default 1234)"},
     {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 products but the last two NS steps (default fp32)"},
+    {"restarts", "LIST", CLI_VALUE, CLI_RESTARTS_HELP},
     {"json", NULL, CLI_SWITCH, "one JSON object per line instead of text"},
 };
 #define N_STEP_FLAGS ((int)(sizeof step_flags / sizeof step_flags[0]))
@@ -29,7 +30,7 @@ static void step_usage(FILE *f)
 {
     fprintf(f,
             "usage: muon bench step [--model gpt2-small] [--threads N[,N...]] [--repeats R]\n"
-            "                       [--warmup W] [--json]\n\n"
+            "                       [--warmup W] [--precision P] [--restarts LIST] [--json]\n\n"
             "Times one muon_opt_step of the default hybrid optimizer (Muon for the hidden\n"
             "matrices, AdamW for the rest) over every parameter of the model: median of R\n"
             "steps after W warm-up steps. gflops = the orthogonalization flops of the Muon\n"
@@ -47,6 +48,7 @@ typedef struct {
     int repeats, warmup;
     int json;
     muon_precision precision;
+    unsigned restarts; /* Gram NS restarts of the Muon matrices (MUON_GRAM_*) */
 } step_bench;
 
 typedef struct {
@@ -81,6 +83,7 @@ static int measure(const step_bench *b, int threads, step_result *r)
     muon_opt_config oc = muon_opt_config_default();
     oc.threads = threads;
     oc.ortho.precision = b->precision;
+    oc.ortho.gram_restarts = b->restarts;
     muon_opt *opt = NULL;
     muon_status s = muon_opt_create(&oc, &opt);
     if (s != MUON_OK)
@@ -134,6 +137,8 @@ static int report(const step_bench *b, int threads, const step_result *r)
     cJSON_AddStringToObject(o, "model", b->model);
     cJSON_AddNumberToObject(o, "threads", threads);
     cJSON_AddStringToObject(o, "precision", muon_precision_name(b->precision));
+    char rs[64];
+    cJSON_AddStringToObject(o, "restarts", muon_gram_restarts_name(b->restarts, rs, sizeof rs));
     cJSON_AddNumberToObject(o, "ms", r->ms);
     cJSON_AddNumberToObject(o, "params", (double)r->params);
     cJSON_AddNumberToObject(o, "muon_params", (double)r->muon_params);
@@ -178,6 +183,10 @@ int cli_bench_step(int argc, char **argv)
         rc = bench_thread_list(&a, &threads, &nthreads);
     if (!rc)
         rc = cli_get_precision(&a, &b.precision);
+    muon_ortho_config oc = muon_opt_config_default().ortho;
+    if (!rc)
+        rc = cli_get_restarts(&a, &oc);
+    b.restarts = oc.gram_restarts;
     bench_tensor *t = NULL;
     if (!rc) {
         t = bench_model_shapes(b.model, &b.nt);

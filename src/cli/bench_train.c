@@ -28,6 +28,7 @@ static const cli_flag train_flags[] = {
     {"optim", "O", CLI_VALUE, "muon | adamw | both (default both: AdamW, then Muon)"},
     {"seed", "SEED", CLI_VALUE, "seed of the weights and tokens (default 1234)"},
     {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 operands in the linear layers and NS (default fp32)"},
+    {"restarts", "LIST", CLI_VALUE, CLI_RESTARTS_HELP},
     {"json", NULL, CLI_SWITCH, "one JSON object per line instead of text"},
 };
 #define N_TRAIN_FLAGS ((int)(sizeof train_flags / sizeof train_flags[0]))
@@ -37,7 +38,8 @@ static void train_usage(FILE *f)
     fprintf(f,
             "usage: muon bench train [--dim D] [--layers L] [--heads H] [--context T]\n"
             "                        [--batch B] [--threads N[,N...]] [--steps S] [--warmup W]\n"
-            "                        [--optim muon|adamw|both] [--json]\n\n"
+            "                        [--optim muon|adamw|both] [--precision P] [--restarts LIST]\n"
+            "                        [--json]\n\n"
             "Trains the GPT on uniformly random tokens for S steps and reports, over the\n"
             "S - W steps after the warm-up: tokens_per_s = B * T * steps / time, the mean\n"
             "ms per step and its split fwd_ms (forward + loss), bwd_ms (zeroing the\n"
@@ -58,6 +60,7 @@ typedef struct {
     int batch, steps, warmup, json;
     uint64_t seed;
     muon_precision precision;
+    unsigned restarts; /* Gram NS restarts of the Muon matrices (MUON_GRAM_*) */
 } train_bench;
 
 typedef struct {
@@ -80,13 +83,14 @@ static void random_tokens(int32_t *x, size_t n, int vocab, uint64_t *s)
         x[i] = (int32_t)(splitmix(s) % (uint64_t)vocab);
 }
 
-static int make_optimizer(gpt_model *m, muon_algo algo, int threads, muon_precision precision,
+static int make_optimizer(gpt_model *m, muon_algo algo, int threads, const train_bench *b,
                           muon_opt **out)
 {
     muon_opt_config oc = muon_opt_config_default();
     oc.algo = algo;
     oc.threads = threads;
-    oc.ortho.precision = precision;
+    oc.ortho.precision = b->precision;
+    oc.ortho.gram_restarts = b->restarts;
     muon_opt *opt = NULL;
     muon_status s = muon_opt_create(&oc, &opt);
     float *w = gpt_params(m), *g = gpt_grads(m);
@@ -122,7 +126,7 @@ static int measure(const train_bench *b, muon_algo algo, int threads, train_resu
     }
     gpt_init_params(m, b->seed);
     muon_opt *opt = NULL;
-    if (make_optimizer(m, algo, threads, b->precision, &opt)) {
+    if (make_optimizer(m, algo, threads, b, &opt)) {
         gpt_free(m);
         return 1;
     }
@@ -204,6 +208,8 @@ static int report(const train_bench *b, muon_algo algo, int threads, const train
     cJSON_AddNumberToObject(o, "vocab", b->cfg.vocab);
     cJSON_AddNumberToObject(o, "threads", threads);
     cJSON_AddStringToObject(o, "precision", muon_precision_name(b->precision));
+    char rs[64];
+    cJSON_AddStringToObject(o, "restarts", muon_gram_restarts_name(b->restarts, rs, sizeof rs));
     cJSON_AddNumberToObject(o, "steps", timed);
     cJSON_AddNumberToObject(o, "warmup", b->warmup);
     cJSON_AddNumberToObject(o, "ms", total / timed);
@@ -264,6 +270,10 @@ static int parse(cli_args *a, train_bench *b, int *optims)
     }
     if (!rc)
         rc = cli_get_precision(a, &b->precision);
+    muon_ortho_config oc = muon_opt_config_default().ortho;
+    if (!rc)
+        rc = cli_get_restarts(a, &oc);
+    b->restarts = oc.gram_restarts;
     b->cfg = c;
     b->seed = (uint64_t)seed;
     b->json = cli_count(a, "json") > 0;
