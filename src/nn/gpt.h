@@ -28,12 +28,14 @@
  * Threads: the caller sets the OpenMP thread count. Everything runs on the
  * OpenMP pool: elementwise loops and attention split rows or heads, and
  * with more than one thread each large matrix product is split by rows of
- * its output into one single-threaded sgemm per thread (layers.c), so
- * OpenBLAS's own workers stay asleep instead of spinning against the
- * OpenMP threads. With one OpenMP thread a product is one plain call on the
- * caller's BLAS threads. Results do not depend on the OpenMP thread count
- * (no atomics, row-order reductions, each output element one sgemm dot
- * product in the same order); tests/test_nn.c checks 1 against 2 threads.
+ * its output into one single-threaded product per thread (layers.c:
+ * oneDNN's SGEMM, or OpenBLAS's for weight gradients over 512 rows, chosen
+ * by the whole product's shape), so OpenBLAS's own workers stay asleep
+ * instead of spinning against the OpenMP threads. With one OpenMP thread a
+ * product is one plain call. Results do not depend on the OpenMP thread
+ * count (no atomics, row-order reductions, each output element one dot
+ * product computed the same way whatever the block); tests/test_nn.c
+ * checks 1 against 2 threads.
  */
 #ifndef MUON_NN_GPT_H
 #define MUON_NN_GPT_H
