@@ -47,8 +47,7 @@ typedef struct {
     float *w, *g; /* all tensors back to back */
     int repeats, warmup;
     int json;
-    muon_precision precision;
-    unsigned restarts; /* Gram NS restarts of the Muon matrices (MUON_GRAM_*) */
+    muon_ortho_config ortho; /* the Muon matrices': the default's, --precision, --restarts */
 } step_bench;
 
 typedef struct {
@@ -82,8 +81,7 @@ static int measure(const step_bench *b, int threads, step_result *r)
 {
     muon_opt_config oc = muon_opt_config_default();
     oc.threads = threads;
-    oc.ortho.precision = b->precision;
-    oc.ortho.gram_restarts = b->restarts;
+    oc.ortho = b->ortho;
     muon_opt *opt = NULL;
     muon_status s = muon_opt_create(&oc, &opt);
     if (s != MUON_OK)
@@ -136,9 +134,10 @@ static int report(const step_bench *b, int threads, const step_result *r)
     cJSON_AddStringToObject(o, "bench", "step");
     cJSON_AddStringToObject(o, "model", b->model);
     cJSON_AddNumberToObject(o, "threads", threads);
-    cJSON_AddStringToObject(o, "precision", muon_precision_name(b->precision));
+    cJSON_AddStringToObject(o, "precision", muon_precision_name(b->ortho.precision));
     char rs[64];
-    cJSON_AddStringToObject(o, "restarts", muon_gram_restarts_name(b->restarts, rs, sizeof rs));
+    cJSON_AddStringToObject(o, "restarts",
+                            muon_gram_restarts_name(b->ortho.gram_restarts, rs, sizeof rs));
     cJSON_AddNumberToObject(o, "ms", r->ms);
     cJSON_AddNumberToObject(o, "params", (double)r->params);
     cJSON_AddNumberToObject(o, "muon_params", (double)r->muon_params);
@@ -181,12 +180,11 @@ int cli_bench_step(int argc, char **argv)
         rc = cli_get_long(&a, "seed", 1234, 0, LONG_MAX, &seed);
     if (!rc)
         rc = bench_thread_list(&a, &threads, &nthreads);
+    b.ortho = muon_opt_config_default().ortho;
     if (!rc)
-        rc = cli_get_precision(&a, &b.precision);
-    muon_ortho_config oc = muon_opt_config_default().ortho;
+        rc = cli_get_precision(&a, &b.ortho.precision);
     if (!rc)
-        rc = cli_get_restarts(&a, &oc);
-    b.restarts = oc.gram_restarts;
+        rc = cli_get_restarts(&a, &b.ortho);
     bench_tensor *t = NULL;
     if (!rc) {
         t = bench_model_shapes(b.model, &b.nt);

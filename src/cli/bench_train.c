@@ -59,8 +59,7 @@ typedef struct {
     gpt_config cfg;
     int batch, steps, warmup, json;
     uint64_t seed;
-    muon_precision precision;
-    unsigned restarts; /* Gram NS restarts of the Muon matrices (MUON_GRAM_*) */
+    muon_ortho_config ortho; /* the Muon matrices': the default's, --precision, --restarts */
 } train_bench;
 
 typedef struct {
@@ -89,8 +88,7 @@ static int make_optimizer(gpt_model *m, muon_algo algo, int threads, const train
     muon_opt_config oc = muon_opt_config_default();
     oc.algo = algo;
     oc.threads = threads;
-    oc.ortho.precision = b->precision;
-    oc.ortho.gram_restarts = b->restarts;
+    oc.ortho = b->ortho;
     muon_opt *opt = NULL;
     muon_status s = muon_opt_create(&oc, &opt);
     float *w = gpt_params(m), *g = gpt_grads(m);
@@ -119,7 +117,7 @@ static int measure(const train_bench *b, muon_algo algo, int threads, train_resu
     gpt_model *m = NULL;
     muon_status s = gpt_create(&b->cfg, b->batch, &m);
     if (s == MUON_OK)
-        s = gpt_set_precision(m, b->precision);
+        s = gpt_set_precision(m, b->ortho.precision);
     if (s != MUON_OK) {
         fprintf(stderr, "muon bench train: model: %s\n", muon_strerror(s));
         return 1;
@@ -207,9 +205,10 @@ static int report(const train_bench *b, muon_algo algo, int threads, const train
     cJSON_AddNumberToObject(o, "batch", b->batch);
     cJSON_AddNumberToObject(o, "vocab", b->cfg.vocab);
     cJSON_AddNumberToObject(o, "threads", threads);
-    cJSON_AddStringToObject(o, "precision", muon_precision_name(b->precision));
+    cJSON_AddStringToObject(o, "precision", muon_precision_name(b->ortho.precision));
     char rs[64];
-    cJSON_AddStringToObject(o, "restarts", muon_gram_restarts_name(b->restarts, rs, sizeof rs));
+    cJSON_AddStringToObject(o, "restarts",
+                            muon_gram_restarts_name(b->ortho.gram_restarts, rs, sizeof rs));
     cJSON_AddNumberToObject(o, "steps", timed);
     cJSON_AddNumberToObject(o, "warmup", b->warmup);
     cJSON_AddNumberToObject(o, "ms", total / timed);
@@ -268,12 +267,11 @@ static int parse(cli_args *a, train_bench *b, int *optims)
         else
             rc = cli_usage_error(a, "--optim must be one of muon, adamw, both, got '%s'", o);
     }
+    b->ortho = muon_opt_config_default().ortho;
     if (!rc)
-        rc = cli_get_precision(a, &b->precision);
-    muon_ortho_config oc = muon_opt_config_default().ortho;
+        rc = cli_get_precision(a, &b->ortho.precision);
     if (!rc)
-        rc = cli_get_restarts(a, &oc);
-    b->restarts = oc.gram_restarts;
+        rc = cli_get_restarts(a, &b->ortho);
     b->cfg = c;
     b->seed = (uint64_t)seed;
     b->json = cli_count(a, "json") > 0;

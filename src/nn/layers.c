@@ -123,8 +123,7 @@ static void sgemm1(int dn, int ta, int tb, int M, int N, int K, const float *A, 
     if (dn) {
         /* oneDNN sizes its own parallelism by the OpenMP thread count:
          * one, whether or not this is inside a parallel region */
-        int outer = !omp_in_parallel() && omp_get_max_threads() > 1;
-        int saved = outer ? omp_get_max_threads() : 0;
+        int saved = omp_get_max_threads(), outer = saved > 1 && !omp_in_parallel();
         if (outer)
             omp_set_num_threads(1);
         dnnl_status_t s = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, A, lda, B,
