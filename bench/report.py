@@ -24,6 +24,9 @@ import platform
 import shlex
 import subprocess
 import sys
+import tempfile
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -73,6 +76,19 @@ def run_json(cmd, env=None):
     return out
 
 
+def ortho_inputs(folder, seed=42):
+    """One Gaussian N(0, 1) float32 .npy per shape of figure 1, given to both
+    sides with --input: a square Gaussian's smallest singular value varies a
+    lot from draw to draw, and so would the error of two different draws."""
+    rng = np.random.default_rng(seed)
+    paths = {}
+    for sh in SHAPES:
+        rows, cols = (int(v) for v in sh.split("x"))
+        paths[sh] = os.path.join(folder, f"G{sh}.npy")
+        np.save(paths[sh], rng.standard_normal((rows, cols), dtype=np.float32))
+    return paths
+
+
 def best_of(runs, key, higher=False):
     """The run with the best value of key (lowest time or highest rate)."""
     pick = max if higher else min
@@ -117,8 +133,9 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=None,
-                    help="alternating runs of ours and the peer for figure 1 and the default "
-                         "model's training, each side's best kept (default 2; 1 with --quick)")
+                    help="alternating runs of ours and the peer for figures 1-3 (shape by "
+                         "shape for figure 1; the wide model's rounds are shorter), each "
+                         "side's best kept (default 2; 1 with --quick)")
     ap.add_argument("--data", default=None, help="text file for the peer's training data")
     ap.add_argument("--no-mixed", action="store_true",
                     help="skip the mixed-precision section (ours --precision mixed against "
@@ -154,16 +171,20 @@ def main():
            "memory": [], "sizing": [], "mixed": {"ortho": [], "step": [], "train": []}}
     print("machine:", json.dumps(res["machine"]), flush=True)
 
+    # both sides orthogonalize the very same matrices, so their errors compare
+    tmp = tempfile.TemporaryDirectory(prefix="muon-bench-")
+    inputs = ortho_inputs(tmp.name) if "ortho" in args.figures else {}
     for t in threads if "ortho" in args.figures else []:
         print(f"\n== orthogonalization, polar-express, 5 steps, {t} thread(s)", flush=True)
         ours_runs, peer_runs = [], []
         for _ in range(args.rounds):  # alternate the two sides, keep each side's best
-            ours_runs += run_json([muon, "bench", "ortho", "--shape", ",".join(SHAPES),
-                                   "--coeffs", "polar-express", "--steps", "5", "--threads",
-                                   str(t), "--repeats", rep_o, "--json"], env)
-            peer_runs += run_json([py, os.path.join(HERE, "peer_ortho.py"), "--threads", str(t),
-                                   "--steps", "5", "--repeats", rep_o, "--json"] +
-                                  sum([["--shape", s] for s in SHAPES], []), env)
+            for sh in SHAPES:
+                ours_runs += run_json([muon, "bench", "ortho", "--input", inputs[sh],
+                                       "--coeffs", "polar-express", "--steps", "5", "--threads",
+                                       str(t), "--repeats", rep_o, "--json"], env)
+                peer_runs += run_json([py, os.path.join(HERE, "peer_ortho.py"), "--threads",
+                                       str(t), "--steps", "5", "--repeats", rep_o, "--input",
+                                       inputs[sh], "--json"], env)
         ours = [best_of([x for x in ours_runs if x["shape"] == s], "ms") for s in SHAPES]
         peer = [best_of([x for x in peer_runs if x["shape"] == s], "ms") for s in SHAPES]
         sg = run_json([muon, "bench", "sgemm", "--shape", ",".join(SHAPES), "--threads",
@@ -193,10 +214,14 @@ def main():
 
     for t in threads if "step" in args.figures else []:
         print(f"\n== optimizer step, GPT-2 small shapes, {t} thread(s)", flush=True)
-        o = run_json([muon, "bench", "step", "--model", "gpt2-small", "--threads", str(t),
-                      "--repeats", rep_s, "--json"], env)[0]
-        p = run_json([py, os.path.join(HERE, "peer_step.py"), "--model", "gpt2-small",
-                      "--threads", str(t), "--repeats", rep_s, "--warmup", "1", "--json"], env)[0]
+        ours_runs, peer_runs = [], []
+        for _ in range(args.rounds):  # alternate the two sides, keep each side's best
+            ours_runs += run_json([muon, "bench", "step", "--model", "gpt2-small", "--threads",
+                                   str(t), "--repeats", rep_s, "--json"], env)
+            peer_runs += run_json([py, os.path.join(HERE, "peer_step.py"), "--model",
+                                   "gpt2-small", "--threads", str(t), "--repeats", rep_s,
+                                   "--warmup", "1", "--json"], env)
+        o, p = best_of(ours_runs, "ms"), best_of(peer_runs, "ms")
         row = {"threads": t, "ms": o["ms"], "peer_ms": p["ms"],
                "speedup": ratio(p["ms"], o["ms"]), "params": o["params"],
                "steal_pct": o["steal_pct"], "peer_steal_pct": p["steal_pct"]}
@@ -208,18 +233,20 @@ def main():
         for t in threads:
             print(f"\n== training {label} (d={d} L={l} T={tt} B={b}), {t} thread(s)",
                   flush=True)
-            # rounds alternate the sides; the wide model runs once (a round is minutes)
+            # rounds alternate the sides; the wide model's rounds are shorter (a
+            # step takes seconds), so its total stays that of one long run
+            steps = steps_t if label == "default" else str(max(3, int(steps_t) // args.rounds))
             ours_runs, peer_runs = [], []
-            for _ in range(args.rounds if label == "default" else 1):
+            for _ in range(args.rounds):
                 got = run_json([muon, "bench", "train", "--dim", str(d), "--layers", str(l),
                                 "--heads", str(h), "--context", str(tt), "--batch", str(b),
-                                "--threads", str(t), "--steps", steps_t, "--json"], env)
+                                "--threads", str(t), "--steps", steps, "--json"], env)
                 ours_runs += got
                 for o in got:
                     peer_runs += run_json([py, os.path.join(HERE, "peer_train.py"), "--dim",
                                            str(d), "--layers", str(l), "--heads", str(h),
                                            "--context", str(tt), "--batch", str(b),
-                                           "--threads", str(t), "--steps", steps_t, "--optim",
+                                           "--threads", str(t), "--steps", steps, "--optim",
                                            o["optim"], "--data", data, "--json"], env)[-1:]
             for optim in ("adamw", "muon"):
                 o = best_of([x for x in ours_runs if x["optim"] == optim], "tokens_per_s",
@@ -237,7 +264,7 @@ def main():
                       f"{p['tokens_per_s']:8.0f} tok/s  ratio {row['speedup']:.2f}x", flush=True)
 
     if not args.no_mixed:
-        mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t)
+        mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t, inputs)
 
     if "memory" in args.figures:
         print("\n== peak memory of a training run (one optimizer per process)", flush=True)
@@ -270,19 +297,21 @@ def trained_models(args):
     return [m for m in MODELS if f"train-{m[0]}" in args.figures]
 
 
-def mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t):
+def mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t, inputs):
     """Ours with --precision mixed against the peer in float32 (the rows
     above) and in bfloat16 (reference NS in bfloat16; training under
     torch.autocast)."""
     mx = res["mixed"]
     for t in threads if "ortho" in args.figures else []:
         print(f"\n== mixed precision: orthogonalization, {t} thread(s)", flush=True)
-        ours = run_json([muon, "bench", "ortho", "--shape", ",".join(SHAPES), "--coeffs",
-                         "polar-express", "--steps", "5", "--precision", "mixed", "--threads",
-                         str(t), "--repeats", rep_o, "--json"], env)
-        peer = run_json([py, os.path.join(HERE, "peer_ortho.py"), "--threads", str(t),
-                         "--steps", "5", "--repeats", rep_o, "--dtype", "bfloat16", "--json"] +
-                        sum([["--shape", s] for s in SHAPES], []), env)
+        ours, peer = [], []
+        for sh in SHAPES:
+            ours += run_json([muon, "bench", "ortho", "--input", inputs[sh], "--coeffs",
+                              "polar-express", "--steps", "5", "--precision", "mixed",
+                              "--threads", str(t), "--repeats", rep_o, "--json"], env)
+            peer += run_json([py, os.path.join(HERE, "peer_ortho.py"), "--threads", str(t),
+                              "--steps", "5", "--repeats", rep_o, "--dtype", "bfloat16",
+                              "--input", inputs[sh], "--json"], env)
         for o in ours:
             p16 = next(x for x in peer if x["shape"] == o["shape"])
             p32 = next(x for x in res["ortho"] if x["shape"] == o["shape"] and x["threads"] == t)

@@ -379,3 +379,84 @@ TEST(cli_bench_ortho_json_lines)
         free(text);
     }
 }
+
+/* The ortho_err of the first JSON line of text, or -1. */
+static double json_ortho_err(const char *text, char *shape, size_t cap)
+{
+    cJSON *o = cJSON_Parse(text);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "ortho_err");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "shape");
+    double err = cJSON_IsNumber(e) ? e->valuedouble : -1.0;
+    snprintf(shape, cap, "%s", cJSON_IsString(s) ? s->valuestring : "");
+    cJSON_Delete(o);
+    return err;
+}
+
+/* --input times the file's matrix: its error is that of the library's
+ * output on the same matrix (test SVD), far from a Gaussian's. */
+TEST(cli_bench_ortho_input_file)
+{
+    if (!have_muon())
+        SKIP("build/muon not built");
+    const char *dir = tu_tmpdir();
+    char in[256], args[1024], shape[64];
+    snprintf(in, sizeof in, "%s/B.npy", dir);
+    long rows = 40, cols = 64;
+    float *g;
+    ASSERT(write_input(in, rows, cols, 1e3, mt_seed + 7, &g) == 0);
+
+    muon_ortho_config cfg = muon_ortho_config_default();
+    cfg.method = MUON_ORTHO_NS;
+    float *o = malloc(sizeof(float) * (size_t)(rows * cols));
+    int old = muon_get_blas_threads();
+    muon_set_blas_threads(1);
+    muon_status s = muon_orthogonalize(&cfg, g, o, rows, cols, NULL, 0);
+    muon_set_blas_threads(old);
+    ASSERT_OK(s);
+    double sv[40], want = 0;
+    ASSERT(tu_singular_values(o, rows, cols, sv) == 0);
+    for (int i = 0; i < 40; i++)
+        want = fabs(sv[i] - 1.0) > want ? fabs(sv[i] - 1.0) : want;
+
+    char *text = NULL;
+    snprintf(args, sizeof args, "bench ortho --input '%s' --method ns --threads 1 --repeats 1 --json",
+             in);
+    int rc = run_muon(args, &text);
+    if (rc != 0)
+        printf("    %s\n", text);
+    ASSERT_EQ_INT(rc, 0);
+    double got = json_ortho_err(text, shape, sizeof shape);
+    free(text);
+    ASSERT(strcmp(shape, "40x64") == 0);
+    ASSERT_NEAR(got, want, 1e-6);
+
+    /* the seeded Gaussian of the same shape ends far more orthogonal */
+    rc = run_muon("bench ortho --shape 40x64 --method ns --threads 1 --repeats 1 --json", &text);
+    ASSERT_EQ_INT(rc, 0);
+    double gauss = json_ortho_err(text, shape, sizeof shape);
+    free(text);
+    ASSERT(gauss >= 0 && fabs(gauss - got) > 0.05);
+
+    struct {
+        const char *extra;
+        int code;
+        const char *msg;
+    } bad[] = {{"--shape 8x8", 2, "--input and --shape exclude each other"},
+               {"--seed 3", 2, "--seed only applies to the Gaussian input"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "bench ortho --input '%s' %s", in, bad[i].extra);
+        rc = run_muon(args, &text);
+        if (rc != bad[i].code || !strstr(text, bad[i].msg))
+            printf("    muon %s -> %d: %s\n", args, rc, text);
+        ASSERT_EQ_INT(rc, bad[i].code);
+        ASSERT(strstr(text, bad[i].msg) != NULL);
+        free(text);
+    }
+    snprintf(args, sizeof args, "bench ortho --input '%s/absent.npy'", dir);
+    rc = run_muon(args, &text);
+    ASSERT_EQ_INT(rc, 1);
+    ASSERT(strstr(text, "absent.npy: cannot open") != NULL);
+    free(text);
+    free(o);
+    free(g);
+}

@@ -9,6 +9,7 @@
 
 #include "cli/bench.h"
 #include "cli/cli.h"
+#include "io/npy.h"
 
 
 static const cli_flag ortho_flags[] = {
@@ -24,6 +25,8 @@ static const cli_flag ortho_flags[] = {
      "BLAS threads, repeatable or a list 1,2 (default: OpenBLAS's setting)"},
     {"repeats", "R", CLI_VALUE, "timed runs after one warm-up (default: adaptive, 3..25)"},
     {"seed", "S", CLI_VALUE, "seed of the Gaussian input (default 42)"},
+    {"input", "PATH", CLI_VALUE,
+     "orthogonalize this 2-D .npy matrix (float32/float64) instead of a Gaussian; replaces --shape"},
     {"json", NULL, CLI_SWITCH, "one JSON object per line instead of text"},
 };
 #define N_ORTHO_FLAGS ((int)(sizeof ortho_flags / sizeof ortho_flags[0]))
@@ -36,13 +39,16 @@ static const cli_flag ortho_flags[] = {
 static void ortho_usage(FILE *f)
 {
     fprintf(f,
-            "usage: muon bench ortho --shape RxC [--shape ...] [--method M] [--coeffs C]\n"
-            "                        [--steps Q] [--precision P] [--restarts LIST]\n"
+            "usage: muon bench ortho (--shape RxC [--shape ...] | --input G.npy) [--method M]\n"
+            "                        [--coeffs C]"
+            " [--steps Q] [--precision P] [--restarts LIST]\n"
             "                        [--threads N[,N...]] [--repeats R] [--json]\n\n"
             "For each shape and thread count: median time over R runs (after a warm-up),\n"
             "GFLOP/s (muon_ortho_flops / time) and ortho_err = max |s_i - 1| of the output,\n"
-            "on a Gaussian input with a fixed seed. Without --method, ns and gram-ns are both\n"
-            "measured and the fastest whose ortho_err <= 1.05 * ns's + 1e-4 is reported.\n\n"
+            "on a Gaussian input with a fixed seed, or on the matrix of --input (so another\n"
+            "implementation can be timed on the very same matrix). Without --method, ns and\n"
+            "gram-ns are both measured and the fastest whose ortho_err <= 1.05 * ns's + 1e-4\n"
+            "is reported.\n\n"
             "flags:\n");
     cli_print_flags(f, ortho_flags, N_ORTHO_FLAGS);
 }
@@ -164,9 +170,10 @@ static void print_text(long rows, long cols, const muon_ortho_config *cfg, int t
     }
 }
 
-/* One shape at one thread count: the given method, or the pick. */
+/* One shape at one thread count: the given method, or the pick. The input
+ * is the matrix given (read from --input) or a seeded Gaussian. */
 static int run_one(const muon_ortho_config *cfg, int pick, long rows, long cols, int threads,
-                   int repeats, uint64_t seed, int json)
+                   int repeats, uint64_t seed, const float *given, int json)
 {
     size_t n = (size_t)rows * (size_t)cols;
     float *g = malloc(sizeof(float) * n), *o = malloc(sizeof(float) * n);
@@ -176,7 +183,10 @@ static int run_one(const muon_ortho_config *cfg, int pick, long rows, long cols,
         fprintf(stderr, "muon bench ortho: out of memory for %ld x %ld\n", rows, cols);
         return 1;
     }
-    bench_fill_normal(g, n, seed, 1.0);
+    if (given)
+        memcpy(g, given, sizeof(float) * n);
+    else
+        bench_fill_normal(g, n, seed, 1.0);
     /* auto chooses between exactly these two, so they are the candidates */
     static const muon_ortho_method candidates[] = {MUON_ORTHO_NS, MUON_ORTHO_GRAM_NS};
     ortho_result cand[2], best;
@@ -227,8 +237,14 @@ int cli_bench_ortho(int argc, char **argv)
         cli_args_free(&a);
         return 1;
     }
-    if (nshape == 0)
-        rc = cli_usage_error(&a, "--shape is required (e.g. --shape 1024x4096)");
+    const char *input = cli_get_str(&a, "input", NULL);
+    float *given = NULL;
+    if (input && nshape > 0)
+        rc = cli_usage_error(&a, "--input and --shape exclude each other (the file gives the shape)");
+    else if (input && cli_count(&a, "seed") > 0)
+        rc = cli_usage_error(&a, "--seed only applies to the Gaussian input, not to --input");
+    else if (!input && nshape == 0)
+        rc = cli_usage_error(&a, "--shape or --input is required (e.g. --shape 1024x4096)");
     if (!rc)
         rc = cli_ortho_config_from_args(&a, &cfg);
     if (!rc)
@@ -244,6 +260,15 @@ int cli_bench_ortho(int argc, char **argv)
     }
     for (int i = 0; !rc && i < nshape; i++)
         rc = bench_parse_shape(&a, "shape", shape_txt[i], &rows[i], &cols[i]);
+    if (!rc && input) { /* rows and cols have room for one shape */
+        char err[512];
+        if (npy_read_f32(input, &given, &rows[0], &cols[0], err, sizeof err) != MUON_OK) {
+            fprintf(stderr, "muon bench ortho: %s: %s\n", input, err);
+            rc = 1;
+        } else {
+            nshape = 1;
+        }
+    }
     for (int i = 0; !rc && i < nthread; i++) {
         long t;
         rc = cli_parse_long(&a, "threads", thread_txt[i], 1, 1024, &t);
@@ -260,9 +285,10 @@ int cli_bench_ortho(int argc, char **argv)
         for (int t = 0; !rc && t < nthread; t++) {
             muon_set_blas_threads(threads[t]);
             rc = run_one(&cfg, pick, rows[i], cols[i], threads[t], (int)repeats,
-                         (uint64_t)seed, json);
+                         (uint64_t)seed, given, json);
         }
     muon_set_blas_threads(old_threads);
+    free(given);
     free(rows);
     free(cols);
     free(threads);
