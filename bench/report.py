@@ -387,8 +387,9 @@ def write_markdown(res, path, args):
          f"{m.get('Model name', '?')}, {m.get('CPU(s)', '?')} cores, L2 {m.get('L2 cache', '?')}, "
          f"AVX-512 {'yes' if m.get('avx512') else 'no'}; OpenBLAS {m.get('openblas')}; "
          f"peer: PyTorch {m.get('torch')} (`{'; '.join(m.get('torch_blas', []))}`).", "",
-         f"Figure 1 and the default model's training: {res.get('rounds', 1)} alternating "
-         "round(s) of ours and the peer, each side's best kept. Steal: the share of the "
+         f"Figures 1 to 3: {res.get('rounds', 1)} alternating round(s) of ours and the "
+         "peer, each side's best kept; in figure 1 both sides orthogonalize the same "
+         "Gaussian matrix per shape (`--input`). Steal: the share of the "
          "machine's CPU time the hypervisor gave to other guests during that run (from "
          "/proc/stat); a figure measured under steal is slower than the machine can do.", "",
          "## 1. Orthogonalization (polar-express, 5 steps, float32)", "",

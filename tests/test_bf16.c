@@ -4,10 +4,7 @@
  * native kernel and, in a child run with MUON_BF16=emulate, the fp32
  * fallback), threads building and running kernels at once, the mixed
  * linear layer, mixed orthogonalization against the exact polar factor
- * and fp32 for every step count and method, and the model in mixed.
- * tests/test_mixed.c holds the first checks of the same code; these go
- * further (every upper half, degenerate shapes, NaN-filled outputs, step
- * parity, workspace reuse, switching precision back). */
+ * and fp32 for every step count and method, and the model in mixed. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
