@@ -89,6 +89,16 @@ def ortho_inputs(folder, seed=42):
     return paths
 
 
+def ortho_pair(muon, py, env, path, t, rep, ours_extra=(), peer_extra=()):
+    """Ours, then the peer, on the matrix at path: one JSON row each."""
+    ours = run_json([muon, "bench", "ortho", "--input", path, "--coeffs", "polar-express",
+                     "--steps", "5", "--threads", str(t), "--repeats", rep, "--json",
+                     *ours_extra], env)
+    peer = run_json([py, os.path.join(HERE, "peer_ortho.py"), "--input", path, "--steps", "5",
+                     "--threads", str(t), "--repeats", rep, "--json", *peer_extra], env)
+    return ours, peer
+
+
 def best_of(runs, key, higher=False):
     """The run with the best value of key (lowest time or highest rate)."""
     pick = max if higher else min
@@ -179,12 +189,9 @@ def main():
         ours_runs, peer_runs = [], []
         for _ in range(args.rounds):  # alternate the two sides, keep each side's best
             for sh in SHAPES:
-                ours_runs += run_json([muon, "bench", "ortho", "--input", inputs[sh],
-                                       "--coeffs", "polar-express", "--steps", "5", "--threads",
-                                       str(t), "--repeats", rep_o, "--json"], env)
-                peer_runs += run_json([py, os.path.join(HERE, "peer_ortho.py"), "--threads",
-                                       str(t), "--steps", "5", "--repeats", rep_o, "--input",
-                                       inputs[sh], "--json"], env)
+                o, p = ortho_pair(muon, py, env, inputs[sh], t, rep_o)
+                ours_runs += o
+                peer_runs += p
         ours = [best_of([x for x in ours_runs if x["shape"] == s], "ms") for s in SHAPES]
         peer = [best_of([x for x in peer_runs if x["shape"] == s], "ms") for s in SHAPES]
         sg = run_json([muon, "bench", "sgemm", "--shape", ",".join(SHAPES), "--threads",
@@ -306,12 +313,10 @@ def mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t
         print(f"\n== mixed precision: orthogonalization, {t} thread(s)", flush=True)
         ours, peer = [], []
         for sh in SHAPES:
-            ours += run_json([muon, "bench", "ortho", "--input", inputs[sh], "--coeffs",
-                              "polar-express", "--steps", "5", "--precision", "mixed",
-                              "--threads", str(t), "--repeats", rep_o, "--json"], env)
-            peer += run_json([py, os.path.join(HERE, "peer_ortho.py"), "--threads", str(t),
-                              "--steps", "5", "--repeats", rep_o, "--dtype", "bfloat16",
-                              "--input", inputs[sh], "--json"], env)
+            o, p = ortho_pair(muon, py, env, inputs[sh], t, rep_o, ["--precision", "mixed"],
+                              ["--dtype", "bfloat16"])
+            ours += o
+            peer += p
         for o in ours:
             p16 = next(x for x in peer if x["shape"] == o["shape"])
             p32 = next(x for x in res["ortho"] if x["shape"] == o["shape"] and x["threads"] == t)

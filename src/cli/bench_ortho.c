@@ -176,17 +176,17 @@ static int run_one(const muon_ortho_config *cfg, int pick, long rows, long cols,
                    int repeats, uint64_t seed, const float *given, int json)
 {
     size_t n = (size_t)rows * (size_t)cols;
-    float *g = malloc(sizeof(float) * n), *o = malloc(sizeof(float) * n);
-    if (!g || !o) {
-        free(g);
+    /* the orthogonalization only reads its input: a given one is used in place */
+    float *own = given ? NULL : malloc(sizeof(float) * n), *o = malloc(sizeof(float) * n);
+    if ((!given && !own) || !o) {
+        free(own);
         free(o);
         fprintf(stderr, "muon bench ortho: out of memory for %ld x %ld\n", rows, cols);
         return 1;
     }
-    if (given)
-        memcpy(g, given, sizeof(float) * n);
-    else
-        bench_fill_normal(g, n, seed, 1.0);
+    if (own)
+        bench_fill_normal(own, n, seed, 1.0);
+    const float *g = given ? given : own;
     /* auto chooses between exactly these two, so they are the candidates */
     static const muon_ortho_method candidates[] = {MUON_ORTHO_NS, MUON_ORTHO_GRAM_NS};
     ortho_result cand[2], best;
@@ -211,7 +211,7 @@ static int run_one(const muon_ortho_config *cfg, int pick, long rows, long cols,
             print_text(rows, cols, cfg, threads, &best, pick, cand, ncand);
         fflush(stdout);
     }
-    free(g);
+    free(own);
     free(o);
     return rc;
 }
