@@ -105,6 +105,42 @@ def best_of(runs, key, higher=False):
     return pick(runs, key=lambda r: r[key])
 
 
+def step_rounds(muon, py, env, t, rep, rounds, ours_extra=(), peer_extra=()):
+    """Figure 2's two sides alternated rounds times: (ours, peer) JSON rows."""
+    ours, peer = [], []
+    for _ in range(rounds):
+        ours += run_json([muon, "bench", "step", "--model", "gpt2-small", "--threads", str(t),
+                          "--repeats", rep, "--json", *ours_extra], env)
+        peer += run_json([py, os.path.join(HERE, "peer_step.py"), "--model", "gpt2-small",
+                          "--threads", str(t), "--repeats", rep, "--warmup", "1", "--json",
+                          *peer_extra], env)
+    return ours, peer
+
+
+def train_rounds(muon, py, env, model, t, steps, data, rounds, ours_extra=(), peer_extra=()):
+    """Figure 3's two sides alternated rounds times, the peer once per
+    optimizer ours reported: (ours, peer) JSON rows. The wide model's rounds
+    are shorter (a step takes seconds), so its total stays one long run."""
+    label, d, l, h, tt, b = model
+    if label != "default":
+        steps = str(max(3, int(steps) // rounds))
+    shape = ["--dim", str(d), "--layers", str(l), "--heads", str(h), "--context", str(tt),
+             "--batch", str(b), "--threads", str(t), "--steps", steps]
+    ours, peer = [], []
+    for _ in range(rounds):
+        got = run_json([muon, "bench", "train", *shape, "--json", *ours_extra], env)
+        ours += got
+        for o in got:
+            peer += run_json([py, os.path.join(HERE, "peer_train.py"), *shape, "--optim",
+                              o["optim"], "--data", data, "--json", *peer_extra], env)[-1:]
+    return ours, peer
+
+
+def best_per(runs, field, value, key, higher=False):
+    """best_of over the runs whose field equals value."""
+    return best_of([x for x in runs if x[field] == value], key, higher)
+
+
 def machine():
     info = {"platform": platform.platform(), "python": platform.python_version()}
     try:
@@ -143,9 +179,9 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=None,
-                    help="alternating runs of ours and the peer for figures 1-3 (shape by "
-                         "shape for figure 1; the wide model's rounds are shorter), each "
-                         "side's best kept (default 2; 1 with --quick)")
+                    help="alternating runs of ours and the peer for figures 1-3 and their "
+                         "mixed rows (shape by shape for figure 1; the wide model's rounds "
+                         "are shorter), each side's best kept (default 2; 1 with --quick)")
     ap.add_argument("--data", default=None, help="text file for the peer's training data")
     ap.add_argument("--no-mixed", action="store_true",
                     help="skip the mixed-precision section (ours --precision mixed against "
@@ -192,8 +228,8 @@ def main():
                 o, p = ortho_pair(muon, py, env, inputs[sh], t, rep_o)
                 ours_runs += o
                 peer_runs += p
-        ours = [best_of([x for x in ours_runs if x["shape"] == s], "ms") for s in SHAPES]
-        peer = [best_of([x for x in peer_runs if x["shape"] == s], "ms") for s in SHAPES]
+        ours = [best_per(ours_runs, "shape", s, "ms") for s in SHAPES]
+        peer = [best_per(peer_runs, "shape", s, "ms") for s in SHAPES]
         sg = run_json([muon, "bench", "sgemm", "--shape", ",".join(SHAPES), "--threads",
                        str(t), "--json"], env)
         res["sgemm"] += sg
@@ -221,13 +257,8 @@ def main():
 
     for t in threads if "step" in args.figures else []:
         print(f"\n== optimizer step, GPT-2 small shapes, {t} thread(s)", flush=True)
-        ours_runs, peer_runs = [], []
-        for _ in range(args.rounds):  # alternate the two sides, keep each side's best
-            ours_runs += run_json([muon, "bench", "step", "--model", "gpt2-small", "--threads",
-                                   str(t), "--repeats", rep_s, "--json"], env)
-            peer_runs += run_json([py, os.path.join(HERE, "peer_step.py"), "--model",
-                                   "gpt2-small", "--threads", str(t), "--repeats", rep_s,
-                                   "--warmup", "1", "--json"], env)
+        # alternate the two sides, keep each side's best
+        ours_runs, peer_runs = step_rounds(muon, py, env, t, rep_s, args.rounds)
         o, p = best_of(ours_runs, "ms"), best_of(peer_runs, "ms")
         row = {"threads": t, "ms": o["ms"], "peer_ms": p["ms"],
                "speedup": ratio(p["ms"], o["ms"]), "params": o["params"],
@@ -236,30 +267,16 @@ def main():
         print(f"  ours {o['ms']:.0f} ms  torch {p['ms']:.0f} ms  ratio {row['speedup']:.2f}x",
               flush=True)
 
-    for label, d, l, h, tt, b in trained_models(args):
+    for model in trained_models(args):
+        label, d, l, h, tt, b = model
         for t in threads:
             print(f"\n== training {label} (d={d} L={l} T={tt} B={b}), {t} thread(s)",
                   flush=True)
-            # rounds alternate the sides; the wide model's rounds are shorter (a
-            # step takes seconds), so its total stays that of one long run
-            steps = steps_t if label == "default" else str(max(3, int(steps_t) // args.rounds))
-            ours_runs, peer_runs = [], []
-            for _ in range(args.rounds):
-                got = run_json([muon, "bench", "train", "--dim", str(d), "--layers", str(l),
-                                "--heads", str(h), "--context", str(tt), "--batch", str(b),
-                                "--threads", str(t), "--steps", steps, "--json"], env)
-                ours_runs += got
-                for o in got:
-                    peer_runs += run_json([py, os.path.join(HERE, "peer_train.py"), "--dim",
-                                           str(d), "--layers", str(l), "--heads", str(h),
-                                           "--context", str(tt), "--batch", str(b),
-                                           "--threads", str(t), "--steps", steps, "--optim",
-                                           o["optim"], "--data", data, "--json"], env)[-1:]
+            ours_runs, peer_runs = train_rounds(muon, py, env, model, t, steps_t, data,
+                                                args.rounds)
             for optim in ("adamw", "muon"):
-                o = best_of([x for x in ours_runs if x["optim"] == optim], "tokens_per_s",
-                            higher=True)
-                p = best_of([x for x in peer_runs if x["optim"] == optim], "tokens_per_s",
-                            higher=True)
+                o = best_per(ours_runs, "optim", optim, "tokens_per_s", higher=True)
+                p = best_per(peer_runs, "optim", optim, "tokens_per_s", higher=True)
                 row = {"model": label, "dim": d, "layers": l, "context": tt, "batch": b,
                        "threads": t, "optim": o["optim"], "tokens_per_s": o["tokens_per_s"],
                        "peer_tokens_per_s": p["tokens_per_s"],
@@ -311,14 +328,15 @@ def mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t
     mx = res["mixed"]
     for t in threads if "ortho" in args.figures else []:
         print(f"\n== mixed precision: orthogonalization, {t} thread(s)", flush=True)
-        ours, peer = [], []
+        ours_runs, peer_runs = [], []
+        for _ in range(args.rounds):  # alternating, each side's best kept, as in figure 1
+            for sh in SHAPES:
+                o, p = ortho_pair(muon, py, env, inputs[sh], t, rep_o,
+                                  ["--precision", "mixed"], ["--dtype", "bfloat16"])
+                ours_runs += o
+                peer_runs += p
         for sh in SHAPES:
-            o, p = ortho_pair(muon, py, env, inputs[sh], t, rep_o, ["--precision", "mixed"],
-                              ["--dtype", "bfloat16"])
-            ours += o
-            peer += p
-        for o in ours:
-            p16 = next(x for x in peer if x["shape"] == o["shape"])
+            o, p16 = best_per(ours_runs, "shape", sh, "ms"), best_per(peer_runs, "shape", sh, "ms")
             p32 = next(x for x in res["ortho"] if x["shape"] == o["shape"] and x["threads"] == t)
             row = {"shape": o["shape"], "threads": t, "method": o["method"], "ms": o["ms"],
                    "ortho_err": o["ortho_err"], "fp32_ms": p32["ms"],
@@ -334,11 +352,9 @@ def mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t
     for t in threads if "step" in args.figures else []:
         print(f"\n== mixed precision: optimizer step, GPT-2 small shapes, {t} thread(s)",
               flush=True)
-        o = run_json([muon, "bench", "step", "--model", "gpt2-small", "--threads", str(t),
-                      "--repeats", rep_s, "--precision", "mixed", "--json"], env)[0]
-        p16 = run_json([py, os.path.join(HERE, "peer_step.py"), "--model", "gpt2-small",
-                        "--threads", str(t), "--repeats", rep_s, "--warmup", "1", "--dtype",
-                        "bfloat16", "--json"], env)[0]
+        ours_runs, peer_runs = step_rounds(muon, py, env, t, rep_s, args.rounds,
+                                           ["--precision", "mixed"], ["--dtype", "bfloat16"])
+        o, p16 = best_of(ours_runs, "ms"), best_of(peer_runs, "ms")
         p32 = next(x for x in res["step"] if x["threads"] == t)
         row = {"threads": t, "ms": o["ms"], "fp32_ms": p32["ms"], "peer_fp32_ms": p32["peer_ms"],
                "peer_bf16_ms": p16["ms"], "vs_peer_fp32": ratio(p32["peer_ms"], o["ms"]),
@@ -347,19 +363,16 @@ def mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t
         print(f"  ours mixed {o['ms']:.0f} ms  torch fp32 {p32['peer_ms']:.0f} ms  torch bf16 "
               f"{p16['ms']:.0f} ms  ratios {row['vs_peer_fp32']:.2f}x / "
               f"{row['vs_peer_bf16']:.2f}x", flush=True)
-    for label, d, l, h, tt, b in trained_models(args):
+    for model in trained_models(args):
+        label, d, l, h, tt, b = model
         for t in threads:
             print(f"\n== mixed precision: training {label}, {t} thread(s)", flush=True)
-            ours = run_json([muon, "bench", "train", "--dim", str(d), "--layers", str(l),
-                             "--heads", str(h), "--context", str(tt), "--batch", str(b),
-                             "--threads", str(t), "--steps", steps_t, "--precision", "mixed",
-                             "--json"], env)
-            for o in ours:
-                p16 = run_json([py, os.path.join(HERE, "peer_train.py"), "--dim", str(d),
-                                "--layers", str(l), "--heads", str(h), "--context", str(tt),
-                                "--batch", str(b), "--threads", str(t), "--steps", steps_t,
-                                "--optim", o["optim"], "--data", data, "--dtype", "bfloat16",
-                                "--json"], env)[-1]
+            ours_runs, peer_runs = train_rounds(muon, py, env, model, t, steps_t, data,
+                                                args.rounds, ["--precision", "mixed"],
+                                                ["--dtype", "bfloat16"])
+            for optim in ("adamw", "muon"):
+                o = best_per(ours_runs, "optim", optim, "tokens_per_s", higher=True)
+                p16 = best_per(peer_runs, "optim", optim, "tokens_per_s", higher=True)
                 p32 = next(x for x in res["train"] if x["model"] == label
                            and x["threads"] == t and x["optim"] == o["optim"])
                 row = {"model": label, "dim": d, "layers": l, "context": tt, "batch": b,
@@ -392,8 +405,8 @@ def write_markdown(res, path, args):
          f"{m.get('Model name', '?')}, {m.get('CPU(s)', '?')} cores, L2 {m.get('L2 cache', '?')}, "
          f"AVX-512 {'yes' if m.get('avx512') else 'no'}; OpenBLAS {m.get('openblas')}; "
          f"peer: PyTorch {m.get('torch')} (`{'; '.join(m.get('torch_blas', []))}`).", "",
-         f"Figures 1 to 3: {res.get('rounds', 1)} alternating round(s) of ours and the "
-         "peer, each side's best kept; in figure 1 both sides orthogonalize the same "
+         f"Figures 1 to 3 and their rows in section 7: {res.get('rounds', 1)} alternating "
+         "round(s) of ours and the peer, each side's best kept; in figure 1 both sides orthogonalize the same "
          "Gaussian matrix per shape (`--input`). Steal: the share of the "
          "machine's CPU time the hypervisor gave to other guests during that run (from "
          "/proc/stat); a figure measured under steal is slower than the machine can do.", "",
