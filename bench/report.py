@@ -89,13 +89,19 @@ def ortho_inputs(folder, seed=42):
     return paths
 
 
-def ortho_pair(muon, py, env, path, t, rep, ours_extra=(), peer_extra=()):
-    """Ours, then the peer, on the matrix at path: one JSON row each."""
-    ours = run_json([muon, "bench", "ortho", "--input", path, "--coeffs", "polar-express",
-                     "--steps", "5", "--threads", str(t), "--repeats", rep, "--json",
-                     *ours_extra], env)
-    peer = run_json([py, os.path.join(HERE, "peer_ortho.py"), "--input", path, "--steps", "5",
-                     "--threads", str(t), "--repeats", rep, "--json", *peer_extra], env)
+def ortho_rounds(muon, py, env, inputs, t, rep, rounds, ours_extra=(), peer_extra=()):
+    """Figure 1's two sides alternated rounds times, shape by shape (so the
+    two sides of a shape run seconds apart), both on the same matrix (the
+    .npy of inputs[shape]): (ours, peer) JSON rows."""
+    ours, peer = [], []
+    for _ in range(rounds):
+        for sh in SHAPES:
+            ours += run_json([muon, "bench", "ortho", "--input", inputs[sh], "--coeffs",
+                              "polar-express", "--steps", "5", "--threads", str(t), "--repeats",
+                              rep, "--json", *ours_extra], env)
+            peer += run_json([py, os.path.join(HERE, "peer_ortho.py"), "--input", inputs[sh],
+                              "--steps", "5", "--threads", str(t), "--repeats", rep, "--json",
+                              *peer_extra], env)
     return ours, peer
 
 
@@ -222,12 +228,8 @@ def main():
     inputs = ortho_inputs(tmp.name) if "ortho" in args.figures else {}
     for t in threads if "ortho" in args.figures else []:
         print(f"\n== orthogonalization, polar-express, 5 steps, {t} thread(s)", flush=True)
-        ours_runs, peer_runs = [], []
-        for _ in range(args.rounds):  # alternate the two sides, keep each side's best
-            for sh in SHAPES:
-                o, p = ortho_pair(muon, py, env, inputs[sh], t, rep_o)
-                ours_runs += o
-                peer_runs += p
+        # alternate the two sides, keep each side's best
+        ours_runs, peer_runs = ortho_rounds(muon, py, env, inputs, t, rep_o, args.rounds)
         ours = [best_per(ours_runs, "shape", s, "ms") for s in SHAPES]
         peer = [best_per(peer_runs, "shape", s, "ms") for s in SHAPES]
         sg = run_json([muon, "bench", "sgemm", "--shape", ",".join(SHAPES), "--threads",
@@ -328,13 +330,8 @@ def mixed_section(res, args, muon, py, env, threads, data, rep_o, rep_s, steps_t
     mx = res["mixed"]
     for t in threads if "ortho" in args.figures else []:
         print(f"\n== mixed precision: orthogonalization, {t} thread(s)", flush=True)
-        ours_runs, peer_runs = [], []
-        for _ in range(args.rounds):  # alternating, each side's best kept, as in figure 1
-            for sh in SHAPES:
-                o, p = ortho_pair(muon, py, env, inputs[sh], t, rep_o,
-                                  ["--precision", "mixed"], ["--dtype", "bfloat16"])
-                ours_runs += o
-                peer_runs += p
+        ours_runs, peer_runs = ortho_rounds(muon, py, env, inputs, t, rep_o, args.rounds,
+                                            ["--precision", "mixed"], ["--dtype", "bfloat16"])
         for sh in SHAPES:
             o, p16 = best_per(ours_runs, "shape", sh, "ms"), best_per(peer_runs, "shape", sh, "ms")
             p32 = next(x for x in res["ortho"] if x["shape"] == o["shape"] and x["threads"] == t)
@@ -406,8 +403,8 @@ def write_markdown(res, path, args):
          f"AVX-512 {'yes' if m.get('avx512') else 'no'}; OpenBLAS {m.get('openblas')}; "
          f"peer: PyTorch {m.get('torch')} (`{'; '.join(m.get('torch_blas', []))}`).", "",
          f"Figures 1 to 3 and their rows in section 7: {res.get('rounds', 1)} alternating "
-         "round(s) of ours and the peer, each side's best kept; in figure 1 both sides orthogonalize the same "
-         "Gaussian matrix per shape (`--input`). Steal: the share of the "
+         "round(s) of ours and the peer, each side's best kept; in figure 1 both sides "
+         "orthogonalize the same Gaussian matrix per shape (`--input`). Steal: the share of the "
          "machine's CPU time the hypervisor gave to other guests during that run (from "
          "/proc/stat); a figure measured under steal is slower than the machine can do.", "",
          "## 1. Orthogonalization (polar-express, 5 steps, float32)", "",
