@@ -753,10 +753,14 @@ TEST(optim_bad_input)
  * updated by one thread and the elementwise split does not change any
  * element's arithmetic. The set includes one matrix that dominates the cost
  * (run alone with threaded BLAS at 2 threads), several small ones, and an
- * embedding big enough to be split by elements. */
-static int run_threads(int threads, muon_ortho_method method, float *out, size_t *n_out)
+ * embedding big enough to be split by elements. The big one is square-ish
+ * (NS) or 200 x 700 (Gram NS, whose products oneDNN and OpenBLAS round
+ * differently at this shape: the optimizer must keep one library). */
+static int run_threads(int threads, muon_ortho_method method, long big_rows, long big_cols,
+                       float *out, size_t *n_out)
 {
-    const long shapes[6][2] = {{256, 192}, {64, 96}, {96, 64}, {64, 64}, {300, 256}, {1, 96}};
+    const long shapes[6][2] = {{big_rows, big_cols}, {64, 96}, {96, 64}, {64, 64}, {300, 256},
+                               {1, 96}};
     const muon_role roles[6] = {MUON_ROLE_MATRIX, MUON_ROLE_MATRIX, MUON_ROLE_MATRIX,
                                 MUON_ROLE_MATRIX, MUON_ROLE_EMBEDDING, MUON_ROLE_VECTOR};
     muon_opt_config cfg = muon_opt_config_default();
@@ -807,16 +811,19 @@ static void capture_log(void *user, const char *msg)
 
 TEST(optim_threads_1_and_2_identical)
 {
-    const size_t cap = 256 * 192 + 2 * 64 * 96 + 64 * 64 + 300 * 256 + 96;
-    const size_t big = 256 * 192; /* the matrix that runs alone at 2 threads */
-    float *a = malloc(cap * sizeof *a), *b = malloc(cap * sizeof *b);
-    muon_ortho_method methods[2] = {MUON_ORTHO_AUTO, MUON_ORTHO_SVD};
-    for (int m = 0; m < 2; m++) {
+    static const struct {
+        muon_ortho_method method;
+        long rows, cols; /* the matrix that runs alone at 2 threads */
+    } cases[3] = {{MUON_ORTHO_AUTO, 256, 192}, {MUON_ORTHO_AUTO, 200, 700}, {MUON_ORTHO_SVD, 256, 192}};
+    const size_t small = 2 * 64 * 96 + 64 * 64 + 300 * 256 + 96, most = 200 * 700;
+    float *a = malloc((most + small) * sizeof *a), *b = malloc((most + small) * sizeof *b);
+    for (int m = 0; m < 3; m++) {
+        const size_t big = (size_t)(cases[m].rows * cases[m].cols), cap = big + small;
         size_t na, nb;
-        ASSERT_EQ_INT(run_threads(1, methods[m], a, &na), 0);
+        ASSERT_EQ_INT(run_threads(1, cases[m].method, cases[m].rows, cases[m].cols, a, &na), 0);
         plan_log[0] = '\0';
         muon_set_log(capture_log, NULL);
-        int rc = run_threads(2, methods[m], b, &nb);
+        int rc = run_threads(2, cases[m].method, cases[m].rows, cases[m].cols, b, &nb);
         muon_set_log(NULL, NULL);
         ASSERT_EQ_INT(rc, 0);
         /* every phase of the step ran */
@@ -825,7 +832,7 @@ TEST(optim_threads_1_and_2_identical)
         ASSERT(strstr(plan_log, "1 split by elements") != NULL);
         ASSERT_EQ_INT(na, cap);
         ASSERT_EQ_INT(nb, cap);
-        if (methods[m] == MUON_ORTHO_SVD) {
+        if (cases[m].method == MUON_ORTHO_SVD) {
             /* LAPACK's SVD rounds differently with BLAS on 2 threads than on
              * 1, so the matrix that runs alone (threaded BLAS) only agrees
              * closely; everything run on single-threaded BLAS is identical */

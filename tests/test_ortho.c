@@ -446,11 +446,16 @@ TEST(ortho_taylor_residual_bound)
 
 /* Gram NS equals NS (same coefficients and steps) on wide and tall shapes,
  * with the default restart and with none, well- and ill-conditioned. The
- * 256-row shapes take the m x m products by row panels (m >= 256). */
+ * 256-row shapes take the m x m products by row panels (m >= 256). On one
+ * BLAS thread Gram NS's general products run on oneDNN, on two on
+ * OpenBLAS (kernels.c): both are checked. */
 TEST(ortho_gram_ns_matches_ns)
 {
     const long shapes[4][2] = {{64, 256}, {256, 64}, {256, 288}, {288, 256}};
-    for (int si = 0; si < 4; si++) {
+    const int saved = muon_get_blas_threads();
+    for (int k = 0; k < 8; k++) {
+        int si = k % 4;
+        muon_set_blas_threads(1 + k / 4);
         long r = shapes[si][0], c = shapes[si][1];
         size_t n = (size_t)(r * c);
         for (int ill = 0; ill <= 1; ill++) {
@@ -482,6 +487,7 @@ TEST(ortho_gram_ns_matches_ns)
             free(b);
         }
     }
+    muon_set_blas_threads(saved);
 }
 
 /* AUTO picks Gram NS for max >= 1.5 min and NS otherwise (bitwise equal). */

@@ -6,6 +6,7 @@
  * state every step). The momentum is only written once the
  * orthogonalization has succeeded, so a failed update changes nothing. */
 #include "optim/optim.h"
+#include "ortho/ortho.h"
 
 muon_status muon__muon_update(const muon_opt_config *cfg, muon__param *p, double lr, void *work,
                               size_t work_bytes)
@@ -31,8 +32,9 @@ muon_status muon__muon_update(const muon_opt_config *cfg, muon__param *p, double
         for (size_t i = 0; i < n; i++)
             nb[i] = mu * m[i] + g[i];
     }
-    muon_status s = muon_orthogonalize(&cfg->ortho, nb, nb, p->rows, p->cols,
-                                       (char *)work + nbytes, work_bytes - nbytes);
+    /* same_bits: the thread plan must not change the rounding (step.c) */
+    muon_status s = muon__orthogonalize(&cfg->ortho, nb, nb, p->rows, p->cols,
+                                        (char *)work + nbytes, work_bytes - nbytes, 1);
     if (s != MUON_OK)
         return s;
 

@@ -11,10 +11,9 @@
  * Z = p_t(R) - a I it follows the spec: Q = a Q + Q Z, RZ = a R + R Z,
  * R = a RZ + Z RZ. All of them are polynomials in the same R, so they
  * commute and each product is symmetric: only its block upper triangle is
- * computed (GEMMs by row panels), then mirrored. */
+ * computed (GEMMs by row panels), then mirrored. Those GEMMs and X <- Q X
+ * go through muon__sgemm, which picks oneDNN or OpenBLAS (kernels.c). */
 #include <string.h>
-
-#include <cblas.h>
 
 #include "ortho/ortho.h"
 
@@ -93,21 +92,19 @@ static double sym_product_flops(long m)
  * next products read it whole; beta init is added in the mirror's pass
  * rather than copied in first. B and init (in practice the same matrix)
  * distinct from dst. */
-static void sym_update(const float *z, const float *b, const float *init, float beta, float *dst,
-                       long m)
+static void sym_update(const muon__view *v, const float *z, const float *b, const float *init,
+                       float beta, float *dst)
 {
-    long lo[SYM_PANELS + 1];
+    long m = v->m, lo[SYM_PANELS + 1];
     int np = sym_panels(m, lo);
     if (np == 1) {
         memcpy(dst, init, (size_t)m * (size_t)m * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)m, (int)m, 1.0f, z,
-                    (int)m, b, (int)m, beta, dst, (int)m);
+        muon__sgemm(v, 0, m, m, m, z, m, b, m, beta, dst, m);
         return;
     }
     for (int i = 0; i < np; i++) {
         long r0 = lo[i], rows = lo[i + 1] - lo[i];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)(m - r0), (int)m,
-                    1.0f, z + r0 * m, (int)m, b + r0, (int)m, 0.0f, dst + r0 * m + r0, (int)m);
+        muon__sgemm(v, 0, rows, m - r0, m, z + r0 * m, m, b + r0, m, 0.0f, dst + r0 * m + r0, m);
     }
     muon__mirror_upper_add(dst, init, beta, m);
 }
@@ -124,7 +121,7 @@ void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, int t0
     for (int t = t0; t < cfg->steps; t++) {
         /* the first step starts from a fresh Gram matrix: no restart */
         if (t > t0 && muon__gram_restart_at(cfg, t)) {
-            muon__apply_sym(v, q, cur, nxt);
+            muon__apply_full(v, q, cur, nxt);
             float *tmp = cur;
             cur = nxt;
             nxt = tmp;
@@ -141,17 +138,17 @@ void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, int t0
                 q[i * m + i] += a;
             have_q = 1;
         } else {
-            sym_update(z, q, q, a, t_buf, m); /* a Q + Z Q */
+            sym_update(v, z, q, q, a, t_buf); /* a Q + Z Q */
             float *tmp = q;
             q = t_buf;
             t_buf = tmp;
         }
         if (t + 1 < cfg->steps && !muon__gram_restart_at(cfg, t + 1)) {
-            sym_update(z, r, r, a, t_buf, m);     /* RZ = a R + Z R */
-            sym_update(z, t_buf, t_buf, a, r, m); /* R = a RZ + Z RZ */
+            sym_update(v, z, r, r, a, t_buf);     /* RZ = a R + Z R */
+            sym_update(v, z, t_buf, t_buf, a, r); /* R = a RZ + Z RZ */
         }
     }
-    muon__apply_sym(v, q, cur, nxt);
+    muon__apply_full(v, q, cur, nxt);
 }
 
 double muon__iter_flops(const muon_ortho_config *cfg, const muon__view *v, int have_a0)

@@ -5,10 +5,21 @@
  * ever made. Symmetric matrices are produced with SYRK (half the flops of a
  * GEMM); S X uses SYMM, which reads one triangle (OpenBLAS 0.3.21 runs it
  * at GEMM speed at m = 768/1024). The mirror that turns a SYRK triangle
- * into a full matrix is a tiled in-register transpose. */
+ * into a full matrix is a tiled in-register transpose.
+ *
+ * Gram NS's general products (X <- Q X and the symmetric m x m products,
+ * both operands full) can go to oneDNN's SGEMM instead (muon__sgemm): on
+ * one thread it ran them 1.03-1.14x (applies) and 1.1-1.4x (row panels)
+ * faster than OpenBLAS at m = 768 and 1024, but on two threads its OpenMP
+ * pool and OpenBLAS's (which runs the SYRKs) fight over the two cores, and
+ * the whole iteration got 1.1-1.4x slower than OpenBLAS alone. So the
+ * caller picks (muon__view.dnnl, set in ortho.c). SYRK stays on OpenBLAS:
+ * oneDNN has none, and its row panels of X X^T were slower. */
 #include <string.h>
 
 #include <cblas.h>
+#include <dnnl.h>
+#include <omp.h>
 
 #include "ortho/ortho.h"
 
@@ -18,6 +29,7 @@ muon__view muon__view_of(long rows, long cols)
     v.tall = rows > cols;
     v.m = v.tall ? cols : rows;
     v.n = v.tall ? rows : cols;
+    v.dnnl = 0;
     return v;
 }
 
@@ -147,6 +159,38 @@ void muon__apply_sym(const muon__view *v, const float *s, const float *x, float 
     else /* y (m x n) = S x */
         cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, (int)m, (int)n, 1.0f, s, (int)m, x,
                     (int)n, 0.0f, y, (int)n);
+}
+
+void muon__sgemm(const muon__view *v, int tb, long M, long N, long K, const float *a, long lda,
+                 const float *b, long ldb, float beta, float *c, long ldc)
+{
+    if (v->dnnl) {
+        /* oneDNN sizes its parallelism by OpenMP's thread count: make it
+         * OpenBLAS's, as for the SYRKs around it (inside an OpenMP region
+         * it runs on the calling thread alone) */
+        int saved = omp_get_max_threads(), want = saved;
+        if (!omp_in_parallel())
+            want = openblas_get_num_threads();
+        if (want != saved)
+            omp_set_num_threads(want);
+        dnnl_status_t st =
+            dnnl_sgemm('N', tb ? 'T' : 'N', M, N, K, 1.0f, a, lda, b, ldb, beta, c, ldc);
+        if (want != saved)
+            omp_set_num_threads(saved);
+        if (st == dnnl_success)
+            return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
+                (int)K, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+void muon__apply_full(const muon__view *v, const float *s, const float *x, float *y)
+{
+    long m = v->m, n = v->n;
+    if (v->tall) /* y (n x m) = x S */
+        muon__sgemm(v, 0, n, m, m, x, m, s, m, 0.0f, y, m);
+    else /* y (m x n) = S x */
+        muon__sgemm(v, 0, m, n, m, s, m, x, n, 0.0f, y, n);
 }
 
 static void scaled_plus_identity(float *dst, const float *src, double scale, double diag, long m)

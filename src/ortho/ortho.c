@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+#include <omp.h>
+
 #include "base/internal.h"
 #include "ortho/ortho.h"
 
@@ -112,10 +115,21 @@ static void aol_rescale(const muon__view *v, float *x, float *a, float *s, doubl
     }
 }
 
+/* Which library runs Gram NS's general products (kernels.c): oneDNN when
+ * they run on one thread, where it is faster; OpenBLAS on more, where
+ * oneDNN's OpenMP pool would fight OpenBLAS's. The two round differently,
+ * so same_bits keeps oneDNN on every thread count (the optimizer's
+ * promise: results that do not depend on the thread count). */
+static int use_dnnl(int same_bits)
+{
+    return same_bits || omp_in_parallel() || openblas_get_num_threads() == 1;
+}
+
 static muon_status iterate(const muon_ortho_config *c, const float *in, float *out, long rows,
-                           long cols, float *base, double sumsq)
+                           long cols, float *base, double sumsq, int same_bits)
 {
     muon__view v = muon__view_of(rows, cols);
+    v.dnnl = use_dnnl(same_bits);
     size_t n = (size_t)rows * (size_t)cols, mmf = round16((size_t)v.m * (size_t)v.m);
     float *other = base;
     float *mm[4] = {NULL, NULL, NULL, NULL};
@@ -151,6 +165,12 @@ static muon_status iterate(const muon_ortho_config *c, const float *in, float *o
 muon_status muon_orthogonalize(const muon_ortho_config *cfg, const float *in, float *out,
                                long rows, long cols, void *work, size_t work_bytes)
 {
+    return muon__orthogonalize(cfg, in, out, rows, cols, work, work_bytes, 0);
+}
+
+muon_status muon__orthogonalize(const muon_ortho_config *cfg, const float *in, float *out,
+                                long rows, long cols, void *work, size_t work_bytes, int same_bits)
+{
     if (!cfg || !in || !out)
         return MUON_ERR_NULL;
     muon_status st = muon_ortho_config_validate(cfg);
@@ -179,7 +199,7 @@ muon_status muon_orthogonalize(const muon_ortho_config *cfg, const float *in, fl
     if (c.method == MUON_ORTHO_SVD)
         st = muon__svd_polar(in, out, rows, cols, base);
     else
-        st = iterate(&c, in, out, rows, cols, base, sumsq);
+        st = iterate(&c, in, out, rows, cols, base, sumsq, same_bits);
     free(owned);
     return st;
 }

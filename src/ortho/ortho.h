@@ -18,6 +18,12 @@ typedef struct {
     double q[MUON__POLY_MAX_DEG + 1]; /* p(A) = sum_{j=0..deg} q[j] A^j */
 } muon__poly;
 
+/* muon_orthogonalize, with same_bits = 1 giving the same bits whatever
+ * OpenBLAS's thread count (0: the fastest libraries for that count, whose
+ * last bits can differ between one thread and more; see ortho.c). */
+muon_status muon__orthogonalize(const muon_ortho_config *cfg, const float *in, float *out,
+                                long rows, long cols, void *work, size_t work_bytes, int same_bits);
+
 /* cfg with every "0 selects the default" field replaced by its value and
  * MUON_ORTHO_AUTO resolved for a rows x cols matrix. cfg must be valid. */
 muon_ortho_config muon__ortho_resolve(const muon_ortho_config *cfg, long rows, long cols);
@@ -41,6 +47,7 @@ void muon__taylor_poly(int k, muon__poly *p);
 typedef struct {
     long m, n; /* m = min(rows, cols), n = max(rows, cols) */
     int tall;  /* 1 when rows > cols */
+    int dnnl;  /* Gram NS's general products go to oneDNN (see kernels.c) */
 } muon__view;
 
 muon__view muon__view_of(long rows, long cols);
@@ -50,6 +57,13 @@ void muon__gram(const muon__view *v, const float *x, float *a, float alpha);
 /* y = s x in the wide view (x S for a tall one); s symmetric m x m, only
  * its upper triangle is read. y must not overlap x. */
 void muon__apply_sym(const muon__view *v, const float *s, const float *x, float *y);
+/* The same with s full (both triangles), through muon__sgemm. */
+void muon__apply_full(const muon__view *v, const float *s, const float *x, float *y);
+/* Row-major C (M x N) = A op(B) + beta C, op(B) = B^T when tb: oneDNN's
+ * SGEMM when v->dnnl (on OpenBLAS's thread count, or one thread inside an
+ * OpenMP region; OpenBLAS if oneDNN fails), else OpenBLAS's. */
+void muon__sgemm(const muon__view *v, int tb, long M, long N, long K, const float *a, long lda,
+                 const float *b, long ldb, float beta, float *c, long ldc);
 /* Copy the upper triangle of a row-major m x m matrix into the lower. */
 void muon__mirror_upper(float *a, long m);
 /* a += alpha b on the upper triangle (b may be NULL: nothing added; b's
