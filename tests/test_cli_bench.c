@@ -426,9 +426,10 @@ TEST(cli_bench_sizing_json_lines)
 
 /* --restarts reaches the optimizer: without restarts Gram NS executes
  * fewer flops (bench step's ortho_gflop) and gives other updates, hence
- * another loss after a few steps (bench train's final_loss). At d = 32 the
- * two updates can round to the same weights (they did with oneDNN's
- * products), so the model is d = 64. */
+ * another loss after a few steps (bench train's final_loss). Small models
+ * can round both updates to the same weights: d = 32 did on an Intel Xeon
+ * with oneDNN's products, d = 64 did on an AMD EPYC (Zen 5) with OpenBLAS's
+ * Haswell kernels, where d = 192 over 16 steps ends 1.6e-7 apart. */
 static cJSON *one_line(const char *args)
 {
     char *out = NULL, *err = NULL;
@@ -451,8 +452,8 @@ TEST(cli_bench_step_and_train_restarts)
     if (!have_muon())
         SKIP("build/muon not built");
     const char *step = "bench step --model gpt2-tiny --threads 1 --repeats 1 --warmup 0 --json";
-    const char *train = "bench train --dim 64 --layers 1 --heads 2 --context 16 --batch 2 "
-                        "--steps 8 --warmup 1 --threads 1 --optim muon --json";
+    const char *train = "bench train --dim 192 --layers 1 --heads 2 --context 16 --batch 2 "
+                        "--steps 16 --warmup 1 --threads 1 --optim muon --json";
     char buf[512];
     cJSON *sd = one_line(step);
     snprintf(buf, sizeof buf, "%s --restarts none", step);

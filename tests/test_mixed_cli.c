@@ -208,9 +208,15 @@ TEST(cli_ortho_mixed_against_fp32_library_and_emulation)
     ASSERT_LE(fabs(eem - e32), 0.01);
     ASSERT(apart > 0); /* the flag took effect */
     ASSERT_LE(apart, 0.05);
-    /* the same bf16 operands, summed in another order: fp32 rounding
-     * carried through the steps, far below bf16's 2^-9 */
-    ASSERT_LE(emul_apart, 1e-3);
+    /* The same bf16 operands, summed in another order. One product
+     * agrees to fp32 rounding (test_bf16.c), but a last-bit difference
+     * that moves a value across a bf16 rounding boundary changes that
+     * operand by a bf16 step in the next product, and the steps carry it
+     * on: over eight Gaussian seeds the two ended 1.7e-6 to 4.1e-3 apart
+     * (AMD EPYC, Zen 5, AVX512-BF16), against 0.017-0.019 between mixed
+     * and fp32. Closer to each other than half that gap: both round the
+     * same operands to bf16, which fp32 does not. */
+    ASSERT_LE(emul_apart, 0.5 * apart);
     /* what the library gives on one thread, bit for bit */
     muon_ortho_config c = muon_ortho_config_default();
     c.precision = MUON_PRECISION_MIXED;

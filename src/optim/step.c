@@ -12,8 +12,11 @@
  * phase 3, each element by one thread with arithmetic that does not depend
  * on the split), so results do not depend on the thread count except where
  * a matrix moves between phases 1 and 2 and BLAS itself rounds differently
- * on a different number of threads (OpenBLAS splits GEMM over output blocks,
- * which in practice gives identical bits; this is not guaranteed). */
+ * on a different number of threads. OpenBLAS 0.3.21 splits GEMM over output
+ * blocks: its AVX-512 kernels (SkylakeX, Cooperlake) then give identical
+ * bits, its Haswell kernels do not (last-bit differences, 1.2e-7 after three
+ * steps in tests/test_optim.c). A split of our own, fixed whatever the
+ * thread count, would make it exact on any BLAS. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
