@@ -156,8 +156,12 @@ def machine():
             if k.strip() in ("Model name", "CPU(s)", "L2 cache", "L3 cache"):
                 info[k.strip()] = v.strip()
         info["avx512"] = "avx512f" in lscpu
+        info["amx"] = "amx_tile" in lscpu
     except OSError:
         pass
+    # the kernels OpenBLAS runs: what it detects, unless the environment
+    # names a core (on some machines it must, for correct results)
+    info["openblas_coretype"] = os.environ.get("OPENBLAS_CORETYPE") or "detected"
     try:
         import torch
         info["torch"] = torch.__version__
@@ -239,7 +243,8 @@ def main():
             p = next(x for x in peer if x["shape"] == o["shape"])
             r_, c_ = (int(v) for v in o["shape"].split("x"))
             mn, mx = min(r_, c_), max(r_, c_)
-            # the GEMMs NS itself runs for this shape: X X^T and B X
+            # the GEMMs NS itself runs for this shape, X X^T and B X, through
+            # the faster library
             rates = [x["gflops"] for x in sg
                      if (x.get("kind") == "gram" and x["m"] == mn and x["k"] == mx)
                      or (x.get("kind") == "apply" and x["m"] == mn and x["n"] == mx)]
@@ -400,7 +405,8 @@ def write_markdown(res, path, args):
          "Made by `make bench` (`/usr/bin/python3 bench/report.py "
          + " ".join(shlex.quote(a) for a in sys.argv[1:]) + "`). Machine: "
          f"{m.get('Model name', '?')}, {m.get('CPU(s)', '?')} cores, L2 {m.get('L2 cache', '?')}, "
-         f"AVX-512 {'yes' if m.get('avx512') else 'no'}; OpenBLAS {m.get('openblas')}; "
+         f"AVX-512 {'yes' if m.get('avx512') else 'no'}, AMX {'yes' if m.get('amx') else 'no'}; "
+         f"OpenBLAS {m.get('openblas')} (core: {m.get('openblas_coretype', '?')}); "
          f"peer: PyTorch {m.get('torch')} (`{'; '.join(m.get('torch_blas', []))}`).", "",
          f"Figures 1 to 3 and their rows in section 7: {res.get('rounds', 1)} alternating "
          "round(s) of ours and the peer, each side's best kept; in figure 1 both sides "
@@ -430,11 +436,13 @@ def write_markdown(res, path, args):
                  f"B={r['batch']}) | {r['threads']} | {r['optim']} | {r['tokens_per_s']:.0f} | "
                  f"{r['peer_tokens_per_s']:.0f} | {fmt(r['speedup'])}x | "
                  f"{r['fwd_ms']:.1f} / {r['bwd_ms']:.1f} / {r['opt_ms']:.1f} | {steal(r)} |")
-    L += ["", "## 4. The machine's SGEMM rate", "", "| kind | m x n x k | threads | GFLOP/s |",
-          "|---|---|---|---|"]
+    L += ["", "## 4. The machine's SGEMM rate", "",
+          "Both libraries the project calls; the % of SGEMM in section 1 is against the "
+          "faster of the two for the shape's products.", "",
+          "| kind | m x n x k | library | threads | GFLOP/s |", "|---|---|---|---|---|"]
     for r in res["sgemm"]:
         L.append(f"| {r.get('kind')} | {r.get('m')} x {r.get('n')} x {r.get('k')} | "
-                 f"{r['threads']} | {r['gflops']:.0f} |")
+                 f"{r.get('lib', 'openblas')} | {r['threads']} | {r['gflops']:.0f} |")
     L += ["", "## 5. Peak memory of a training run", "",
           "| model | optimizer | peak RSS | params + grads + state + activations | ratio |",
           "|---|---|---|---|---|"]

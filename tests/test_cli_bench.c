@@ -370,29 +370,43 @@ TEST(cli_bench_sgemm_json_lines)
     if (rc)
         printf("    %s%s", out, err);
     ASSERT_EQ_INT(rc, 0);
-    cJSON *o[4] = {0};
-    int n = parse_lines(out, o, 4);
+    cJSON *o[8] = {0};
+    int n = parse_lines(out, o, 8);
     free(out);
     free(err);
     static const char *const nums[] = {"m", "n", "k", "threads", "ms", "gflops", "repeats"};
-    static const char *const strs[] = {"kind"};
-    /* square 32; the Gram product of the 16 x 48 view; B X */
+    static const char *const strs[] = {"kind", "lib"};
+    /* square 32; the Gram product of the 16 x 48 view; B X; each through
+     * both libraries */
     static const struct {
         const char *kind;
         double m, n, k;
     } want[] = {{"square", 32, 32, 32}, {"gram", 16, 16, 48}, {"apply", 16, 48, 16}};
-    int ok = n == 3;
+    static const char *const libs[] = {"openblas", "onednn"};
+    int ok = n == 6;
     for (int i = 0; ok && i < n; i++) {
+        int w = i / 2;
         ok = has_keys(o[i], "sgemm", nums, N_OF(nums), strs, N_OF(strs)) &&
-             !strcmp(str(o[i], "kind"), want[i].kind) && num(o[i], "m") == want[i].m &&
-             num(o[i], "n") == want[i].n && num(o[i], "k") == want[i].k &&
-             num(o[i], "ms") > 0 &&
-             fabs(num(o[i], "gflops") - 2 * want[i].m * want[i].n * want[i].k /
+             !strcmp(str(o[i], "kind"), want[w].kind) && !strcmp(str(o[i], "lib"), libs[i % 2]) &&
+             num(o[i], "m") == want[w].m && num(o[i], "n") == want[w].n &&
+             num(o[i], "k") == want[w].k && num(o[i], "ms") > 0 &&
+             fabs(num(o[i], "gflops") - 2 * want[w].m * want[w].n * want[w].k /
                                             (num(o[i], "ms") * 1e6)) <= 1e-6 * num(o[i], "gflops");
         if (!ok)
-            printf("    line %d: want %s %g x %g x %g\n", i, want[i].kind, want[i].m, want[i].n,
-                   want[i].k);
+            printf("    line %d: want %s %g x %g x %g through %s\n", i, want[w].kind, want[w].m,
+                   want[w].n, want[w].k, libs[i % 2]);
     }
+    free_lines(o, n);
+    ASSERT(ok);
+    /* --lib picks one */
+    out = err = NULL;
+    rc = run_muon("bench sgemm --sizes 32 --lib onednn --threads 1 --repeats 1 --json", &out, &err);
+    n = rc == 0 ? parse_lines(out, o, 8) : 0;
+    ok = n == 1 && !strcmp(str(o[0], "lib"), "onednn") && num(o[0], "m") == 32;
+    if (!ok)
+        printf("    --lib onednn -> %d, %d lines\n    %s%s", rc, n, out, err);
+    free(out);
+    free(err);
     free_lines(o, n);
     ASSERT(ok);
 }
@@ -498,6 +512,8 @@ TEST(cli_bench_usage_errors_exit_2)
         {"bench sgemm --sizes 0", "muon bench sgemm: --sizes must be an integer"},
         {"bench sgemm --shape 8by8", "--shape must be ROWSxCOLS"},
         {"bench sgemm --repeats x", "--repeats must be an integer"},
+        {"bench sgemm --lib mkl", "--lib must be one of openblas, onednn (got 'mkl')"},
+        {"bench sgemm --lib onednn,onednn", "--lib names 'onednn' twice"},
         {"bench sizing --widths 64,abc", "muon bench sizing: --widths must be an integer"},
         {"bench sizing --tokens 0", "--tokens must be an integer"},
         {"bench sizing extra", "unexpected argument 'extra'"},

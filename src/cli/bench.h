@@ -75,11 +75,17 @@ size_t bench_peak_rss_bytes(void);
  * line on stdout, flush, and delete it. Returns 0, or 1 after a message. */
 int bench_emit_json(cJSON *o);
 
-/* Median ms of cblas_sgemm C (m x n) = A (m x k) op(B) on N(0, 1) inputs,
+/* The two SGEMMs the project calls: OpenBLAS's cblas_sgemm, and oneDNN's
+ * dnnl_sgemm (the linear layers, Gram NS's general products). */
+typedef enum { BENCH_OPENBLAS, BENCH_ONEDNN } bench_lib;
+const char *bench_lib_name(bench_lib lib);
+
+/* Median ms of lib's SGEMM C (m x n) = A (m x k) op(B) on N(0, 1) inputs,
  * op(B) = B^T (B n x k, the layers' x W^T) when trans_b, else B (k x n).
- * BLAS threads as set by the caller. Returns 0 or 1 after a message. */
-int bench_gemm_time(const char *prog, long m, long n, long k, int trans_b, int warmup,
-                    int repeats, double *ms);
+ * Threads as set by the caller (bench_set_threads sets both libraries').
+ * Returns 0 or 1 after a message. */
+int bench_gemm_time(const char *prog, bench_lib lib, long m, long n, long k, int trans_b,
+                    int warmup, int repeats, double *ms);
 
 /* --------------------------------------------------- model shape lists */
 

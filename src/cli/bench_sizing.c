@@ -1,7 +1,8 @@
 /* muon bench sizing: GFLOP/s of the products a model of width w does, against
  * w (figure 6 of issue 4), so a user can pick a width the hardware runs
  * well: the layers' GEMMs on a batch of `tokens` rows (x W^T with W w x w,
- * and with W 4w x w, the MLP's), and the optimizer's orthogonalization of a
+ * and with W 4w x w, the MLP's; through oneDNN, as the trainer runs its
+ * forward products), and the optimizer's orthogonalization of a
  * w x w and a w x 4w matrix (default config: auto method, polar-express, 5
  * steps). */
 #include <stdio.h>
@@ -102,9 +103,10 @@ typedef struct {
 static int measure(long w, long tokens, int repeats, sizing_result *r)
 {
     const char *prog = "muon bench sizing";
-    int rc = bench_gemm_time(prog, tokens, w, w, 1, 1, repeats, &r->gemm_ms);
+    int rc = bench_gemm_time(prog, BENCH_ONEDNN, tokens, w, w, 1, 1, repeats, &r->gemm_ms);
     if (!rc)
-        rc = bench_gemm_time(prog, tokens, 4 * w, w, 1, 1, repeats, &r->mlp_ms);
+        rc = bench_gemm_time(prog, BENCH_ONEDNN, tokens, 4 * w, w, 1, 1, repeats,
+                             &r->mlp_ms);
     if (!rc)
         rc = ortho_time(w, w, repeats, &r->sq_ms, &r->sq_gf);
     if (!rc)
