@@ -1,5 +1,6 @@
 /* The fallback to OpenBLAS when oneDNN's SGEMM fails, in the linear layers
- * (src/nn/layers.c, sgemm1) and in Gram NS (src/ortho/kernels.c). oneDNN only fails there for reasons the tests
+ * (src/nn/layers.c, sgemm1) and in the orthogonalization
+ * (src/ortho/kernels.c). oneDNN only fails there for reasons the tests
  * cannot provoke (out of memory, say), so this file interposes its own
  * dnnl_sgemm: the test runner's definition wins over libdnnl's for the
  * library linked into it, forwards to the real one (RTLD_NEXT), counts the
@@ -123,52 +124,60 @@ TEST(nn_linear_dnnl_failure_falls_back_to_openblas)
         }
 }
 
-/* Gram NS on one BLAS thread sends its general products to oneDNN
- * (src/ortho/kernels.c, muon__sgemm). With every call refused they come out
- * of OpenBLAS, and the result still equals NS's (which uses no oneDNN) as
- * closely as Gram NS does with oneDNN working; wide and tall, m >= 256 so
- * the symmetric products go by row panels. */
-TEST(ortho_gram_ns_dnnl_failure_falls_back_to_openblas)
+/* NS and Gram NS send their general products to oneDNN (src/ortho/
+ * kernels.c, muon__sgemm): X <- S X, X <- Q X and Gram NS's symmetric
+ * products. With every call refused they come out of OpenBLAS, and the
+ * result still equals NS's with oneDNN working as closely as it does with
+ * oneDNN working; wide and tall, m >= 256 so the symmetric products go by
+ * row panels, on one BLAS thread and on two (the split mode, where the
+ * SYRKs' off-diagonal panels are oneDNN products too). */
+TEST(ortho_dnnl_failure_falls_back_to_openblas)
 {
     const long shapes[2][2] = {{256, 640}, {640, 256}};
     const int saved = muon_get_blas_threads();
-    muon_set_blas_threads(1);
     tu_rng r;
     tu_seed(&r, mt_seed + 37);
-    double err[2][2];
-    long calls[2][2];
-    for (int si = 0; si < 2; si++) {
-        long rows = shapes[si][0], cols = shapes[si][1];
-        size_t n = (size_t)(rows * cols);
-        float *x = malloc(sizeof(float) * n), *ns = malloc(sizeof(float) * n);
-        float *o = malloc(sizeof(float) * n);
-        tu_fill_normal(&r, x, n, 1);
-        muon_ortho_config cfg = muon_ortho_config_default();
-        cfg.method = MUON_ORTHO_NS;
-        __atomic_store_n(&n_calls, 0, __ATOMIC_RELAXED);
-        ASSERT_STATUS(muon_orthogonalize(&cfg, x, ns, rows, cols, NULL, 0), MUON_OK);
-        ASSERT_EQ_INT(__atomic_load_n(&n_calls, __ATOMIC_RELAXED), 0);
-        cfg.method = MUON_ORTHO_GRAM_NS;
-        for (int fail = 0; fail <= 1; fail++) {
-            __atomic_store_n(&refuse, fail, __ATOMIC_RELAXED);
-            __atomic_store_n(&n_calls, 0, __ATOMIC_RELAXED);
-            for (size_t i = 0; i < n; i++)
-                o[i] = 1e9f;
-            muon_status st = muon_orthogonalize(&cfg, x, o, rows, cols, NULL, 0);
-            __atomic_store_n(&refuse, 0, __ATOMIC_RELAXED);
-            ASSERT_STATUS(st, MUON_OK);
-            calls[si][fail] = __atomic_load_n(&n_calls, __ATOMIC_RELAXED);
-            err[si][fail] = tu_max_abs_diff_ff(o, ns, n);
+    double err[2][2][2][2];
+    long calls[2][2][2][2];
+    for (int th = 0; th < 2; th++) {
+        muon_set_blas_threads(1 + th);
+        for (int si = 0; si < 2; si++) {
+            long rows = shapes[si][0], cols = shapes[si][1];
+            size_t n = (size_t)(rows * cols);
+            float *x = malloc(sizeof(float) * n), *ns = malloc(sizeof(float) * n);
+            float *o = malloc(sizeof(float) * n);
+            tu_fill_normal(&r, x, n, 1);
+            muon_ortho_config cfg = muon_ortho_config_default();
+            cfg.method = MUON_ORTHO_NS;
+            ASSERT_STATUS(muon_orthogonalize(&cfg, x, ns, rows, cols, NULL, 0), MUON_OK);
+            for (int meth = 0; meth < 2; meth++) {
+                cfg.method = meth ? MUON_ORTHO_GRAM_NS : MUON_ORTHO_NS;
+                for (int fail = 0; fail <= 1; fail++) {
+                    __atomic_store_n(&refuse, fail, __ATOMIC_RELAXED);
+                    __atomic_store_n(&n_calls, 0, __ATOMIC_RELAXED);
+                    for (size_t i = 0; i < n; i++)
+                        o[i] = 1e9f;
+                    muon_status st = muon_orthogonalize(&cfg, x, o, rows, cols, NULL, 0);
+                    __atomic_store_n(&refuse, 0, __ATOMIC_RELAXED);
+                    ASSERT_STATUS(st, MUON_OK);
+                    calls[th][si][meth][fail] = __atomic_load_n(&n_calls, __ATOMIC_RELAXED);
+                    err[th][si][meth][fail] = tu_max_abs_diff_ff(o, ns, n);
+                }
+            }
+            free(x);
+            free(ns);
+            free(o);
         }
-        free(x);
-        free(ns);
-        free(o);
     }
     muon_set_blas_threads(saved);
-    for (int si = 0; si < 2; si++)
-        for (int fail = 0; fail <= 1; fail++) {
-            /* two applies and 9 symmetric products of 4 panels each */
-            ASSERT(calls[si][fail] >= 20);
-            ASSERT_LE(err[si][fail], 2e-5);
-        }
+    for (int th = 0; th < 2; th++)
+        for (int si = 0; si < 2; si++)
+            for (int fail = 0; fail <= 1; fail++) {
+                /* NS: five applies; Gram NS: two applies and 9 symmetric
+                 * products of 4 panels each */
+                ASSERT(calls[th][si][0][fail] >= 5);
+                ASSERT(calls[th][si][1][fail] >= 20);
+                ASSERT_LE(err[th][si][0][fail], 2e-5);
+                ASSERT_LE(err[th][si][1][fail], 2e-5);
+            }
 }

@@ -255,6 +255,31 @@ static double max_abs(const float *x, size_t n)
 
 /* ------------------------------------------------------------ vs reference */
 
+/* NS and Gram NS of cfg (method ignored) against ref_ns in double, each
+ * within its tolerance; o and ref are scratch of rows x cols. Prints the
+ * case that misses. */
+static int both_methods_match_reference(muon_ortho_config *cfg, const float *x, long r, long c,
+                                        float *o, double *ref)
+{
+    size_t n = (size_t)(r * c);
+    ref_ns(x, r, c, cfg->coeffs, cfg->taylor_k, cfg->steps, cfg->aol, ref);
+    int ok = 1;
+    for (int meth = MUON_ORTHO_NS; meth <= MUON_ORTHO_GRAM_NS; meth++) {
+        cfg->method = (muon_ortho_method)meth;
+        double d = muon_orthogonalize(cfg, x, o, r, c, NULL, 0) == MUON_OK
+                       ? tu_max_abs_diff_fd(o, ref, n)
+                       : INFINITY;
+        if (!(d <= method_tol(meth))) {
+            char name[32];
+            printf("    %s %s aol %d steps %d %ldx%ld: %.3g\n",
+                   muon_coeffs_name(cfg, name, sizeof name), muon_ortho_method_name(cfg->method),
+                   cfg->aol, cfg->steps, r, c, d);
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
 /* fp32 NS and Gram NS against the double reference, every coefficient set,
  * wide / tall / square, on well-conditioned input (cond 10). */
 TEST(ortho_ns_matches_double_reference)
@@ -269,22 +294,48 @@ TEST(ortho_ns_matches_double_reference)
         for (int ci = 0; ci < N_COEFFS; ci++) {
             for (int steps = 1; steps <= 6; steps += 5) {
                 muon_ortho_config cfg = make_cfg(MUON_ORTHO_NS, ALL_COEFFS[ci], steps);
-                ref_ns(x, r, c, cfg.coeffs, cfg.taylor_k, steps, 0, ref);
-                for (int meth = MUON_ORTHO_NS; meth <= MUON_ORTHO_GRAM_NS; meth++) {
-                    cfg.method = (muon_ortho_method)meth;
-                    ASSERT_OK(muon_orthogonalize(&cfg, x, o, r, c, NULL, 0));
-                    double d = tu_max_abs_diff_fd(o, ref, n);
-                    if (!(d <= method_tol(meth)))
-                        printf("    %s %s steps %d %ldx%ld\n", ALL_COEFFS[ci],
-                               muon_ortho_method_name(cfg.method), steps, r, c);
-                    ASSERT_LE(d, method_tol(meth));
-                }
+                ASSERT(both_methods_match_reference(&cfg, x, r, c, o, ref));
             }
         }
         free(x);
         free(o);
         free(ref);
     }
+}
+
+/* On more than one BLAS thread a call runs the split mode (kernels.c):
+ * SYRKs as row panels over OpenMP threads, the other products on oneDNN's
+ * threads. Against the double reference on one thread (unsplit) and two
+ * (split), with shapes of several panels, a row count off the panels'
+ * multiples of 16, both views, the Horner path (taylor-4) and AOL. */
+TEST(ortho_split_mode_matches_double_reference)
+{
+    const long shapes[4][2] = {{96, 200}, {200, 96}, {130, 130}, {72, 300}};
+    static const char *const coeffs[] = {"polar-express", "taylor-4"};
+    const int saved = muon_get_blas_threads();
+    for (int threads = 1; threads <= 2; threads++) {
+        muon_set_blas_threads(threads);
+        for (int si = 0; si < 4; si++) {
+            long r = shapes[si][0], c = shapes[si][1];
+            size_t n = (size_t)(r * c);
+            float *x = new_cond(r, c, 10.0, (uint64_t)(40 + si));
+            float *o = malloc(sizeof(float) * n);
+            double *ref = malloc(sizeof(double) * n);
+            for (int ci = 0; ci < 2; ci++)
+                for (int aol = 0; aol <= 1; aol++) {
+                    muon_ortho_config cfg = make_cfg(MUON_ORTHO_NS, coeffs[ci], 5);
+                    cfg.aol = aol;
+                    int ok = both_methods_match_reference(&cfg, x, r, c, o, ref);
+                    if (!ok)
+                        printf("    on %d thread(s)\n", threads);
+                    ASSERT(ok);
+                }
+            free(x);
+            free(o);
+            free(ref);
+        }
+    }
+    muon_set_blas_threads(saved);
 }
 
 /* The library's per-step polynomials equal this file's tables (catches a

@@ -2,7 +2,7 @@
  * on an already normalized X0, in the wide view (see kernels.c).
  *
  * NS step: A = X X^T (SYRK), S = p_t(A) (one SYRK for degree 2, plus one
- * SYMM per extra degree), X <- S X (SYMM): 3 m^2 n + m^3 flops for a
+ * GEMM per extra degree), X <- S X (a GEMM): 3 m^2 n + m^3 flops for a
  * triple against 4 m^2 n + 2 m^3 with plain GEMMs.
  *
  * Gram NS keeps the m x m matrices R = X X^T and Q (the accumulated
@@ -12,7 +12,7 @@
  * R = a RZ + Z RZ. All of them are polynomials in the same R, so they
  * commute and each product is symmetric: only its block upper triangle is
  * computed (GEMMs by row panels), then mirrored. Those GEMMs and X <- Q X
- * go through muon__sgemm, which picks oneDNN or OpenBLAS (kernels.c). */
+ * go through muon__sgemm (oneDNN; kernels.c). */
 #include <string.h>
 
 #include "ortho/ortho.h"
@@ -52,8 +52,8 @@ void muon__ns_run(const muon_ortho_config *cfg, const muon__view *v, int t0, flo
         muon__poly p;
         muon__ortho_step_poly(cfg, t, &p);
         /* q_0 goes on S's diagonal so X <- S X is one product */
-        muon__poly_eval(&p, p.q[0], a, s, scratch, v->m, 0); /* SYMM reads the upper half */
-        muon__apply_sym(v, s, cur, nxt);
+        muon__poly_eval(v, &p, p.q[0], a, s, scratch);
+        muon__apply_full(v, s, cur, nxt);
         float *tmp = cur;
         cur = nxt;
         nxt = tmp;
@@ -131,7 +131,7 @@ void muon__gram_ns_run(const muon_ortho_config *cfg, const muon__view *v, int t0
         muon__poly p;
         muon__ortho_step_poly(cfg, t, &p);
         float a = (float)p.q[0];
-        muon__poly_eval(&p, 0.0, r, z, t_buf, m, 1); /* Z = p(R) - a I */
+        muon__poly_eval(v, &p, 0.0, r, z, t_buf); /* Z = p(R) - a I */
         if (!have_q) {
             memcpy(q, z, (size_t)m * (size_t)m * sizeof(float));
             for (long i = 0; i < m; i++)

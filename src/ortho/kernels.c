@@ -1,20 +1,22 @@
 /* kernels.c - the level-3 BLAS building blocks of the iterations, written
  * once for the "wide view" (X is m x n, m <= n). A tall matrix is used in
  * place as the transpose of a wide one: its Gram matrix is X^T X (SYRK with
- * Trans) and S X becomes X S (SYMM from the right), so no transposed copy is
- * ever made. Symmetric matrices are produced with SYRK (half the flops of a
- * GEMM); S X uses SYMM, which reads one triangle (OpenBLAS 0.3.21 runs it
- * at GEMM speed at m = 768/1024). The mirror that turns a SYRK triangle
- * into a full matrix is a tiled in-register transpose.
+ * Trans) and S X becomes X S (a GEMM from the right), so no transposed copy
+ * is ever made. Symmetric matrices are produced with SYRK (half the flops
+ * of a GEMM), on OpenBLAS: oneDNN has none, and row panels of X X^T through
+ * its SGEMM were slower. The mirror that turns a SYRK triangle into a full
+ * matrix is a tiled in-register transpose.
  *
- * Gram NS's general products (X <- Q X and the symmetric m x m products,
- * both operands full) can go to oneDNN's SGEMM instead (muon__sgemm): on
- * one thread it ran them 1.03-1.14x (applies) and 1.1-1.4x (row panels)
- * faster than OpenBLAS at m = 768 and 1024, but on two threads its OpenMP
- * pool and OpenBLAS's (which runs the SYRKs) fight over the two cores, and
- * the whole iteration got 1.1-1.4x slower than OpenBLAS alone. So the
- * caller picks (muon__view.dnnl, set in ortho.c). SYRK stays on OpenBLAS:
- * oneDNN has none, and its row panels of X X^T were slower. */
+ * The general products (S X, X <- Q X and Gram NS's symmetric m x m
+ * products, operands full) go to oneDNN's SGEMM. Against OpenBLAS on one
+ * thread it ran Gram NS's 1.03-1.14x (applies) and 1.1-1.4x (row panels)
+ * faster at m = 768 and 1024 on an Intel Xeon, where OpenBLAS's SYMM ran
+ * as fast as its GEMM; on an AMD EPYC (Zen 5) with OpenBLAS told to use
+ * its Haswell kernels (OPENBLAS_CORETYPE), S X ran 1.3-1.4x faster over a
+ * whole NS orthogonalization than with OpenBLAS's SYMM, and no slower with
+ * OpenBLAS's own AVX-512 kernels. On more than one thread the split mode
+ * (below, set in ortho.c) keeps OpenBLAS on one thread. */
+#include <math.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -29,7 +31,7 @@ muon__view muon__view_of(long rows, long cols)
     v.tall = rows > cols;
     v.m = v.tall ? cols : rows;
     v.n = v.tall ? rows : cols;
-    v.dnnl = 0;
+    v.split = 0;
     return v;
 }
 
@@ -112,14 +114,6 @@ static void tile_row(float *a, const float *b, float alpha, long m, long mt, lon
     }
 }
 
-/* Upper triangle (diagonal included) of s += alpha a. */
-static void upper_add(float *s, const float *a, float alpha, long m)
-{
-    for (long i = 0; i < m; i++)
-        for (long j = i; j < m; j++)
-            s[i * m + j] += alpha * a[i * m + j];
-}
-
 void muon__mirror_upper_add(float *a, const float *b, float alpha, long m)
 {
     /* One thread: a second one (OpenMP) measured at most 20% faster on
@@ -138,50 +132,101 @@ void muon__mirror_upper(float *a, long m)
     muon__mirror_upper_add(a, NULL, 0.0f, m);
 }
 
-void muon__gram(const muon__view *v, const float *x, float *a, float alpha)
+/* Row-major C (M x N) = alpha op(A) op(B) + beta C on oneDNN, or on
+ * OpenBLAS if oneDNN fails (muon__sgemm's comment). */
+static void gemm(const muon__view *v, int ta, int tb, long M, long N, long K, float alpha,
+                 const float *a, long lda, const float *b, long ldb, float beta, float *c,
+                 long ldc)
 {
-    long m = v->m, n = v->n;
-    if (v->tall) /* x is n x m: A = X^T X */
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)m, (int)n, alpha, x, (int)m,
-                    0.0f, a, (int)m);
-    else
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)m, (int)n, alpha, x, (int)n,
-                    0.0f, a, (int)m);
-    muon__mirror_upper(a, m);
-}
-
-void muon__apply_sym(const muon__view *v, const float *s, const float *x, float *y)
-{
-    long m = v->m, n = v->n;
-    if (v->tall) /* y (n x m) = x S */
-        cblas_ssymm(CblasRowMajor, CblasRight, CblasUpper, (int)n, (int)m, 1.0f, s, (int)m, x,
-                    (int)m, 0.0f, y, (int)m);
-    else /* y (m x n) = S x */
-        cblas_ssymm(CblasRowMajor, CblasLeft, CblasUpper, (int)m, (int)n, 1.0f, s, (int)m, x,
-                    (int)n, 0.0f, y, (int)n);
-}
-
-void muon__sgemm(const muon__view *v, int tb, long M, long N, long K, const float *a, long lda,
-                 const float *b, long ldb, float beta, float *c, long ldc)
-{
-    if (v->dnnl) {
+    {
         /* oneDNN sizes its parallelism by OpenMP's thread count: make it
-         * OpenBLAS's, as for the SYRKs around it (inside an OpenMP region
-         * it runs on the calling thread alone) */
+         * the split's, or OpenBLAS's as for the SYRKs around it (inside an
+         * OpenMP region it runs on the calling thread alone) */
         int saved = omp_get_max_threads(), want = saved;
         if (!omp_in_parallel())
-            want = openblas_get_num_threads();
+            want = v->split > 1 ? v->split : openblas_get_num_threads();
         if (want != saved)
             omp_set_num_threads(want);
-        dnnl_status_t st =
-            dnnl_sgemm('N', tb ? 'T' : 'N', M, N, K, 1.0f, a, lda, b, ldb, beta, c, ldc);
+        dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, a, lda, b,
+                                      ldb, beta, c, ldc);
         if (want != saved)
             omp_set_num_threads(saved);
         if (st == dnnl_success)
             return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
-                (int)K, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* The split mode (v->split = T > 1, set by ortho.c for a call on T BLAS
+ * threads): a SYRK becomes row panels of its upper triangle spread over T
+ * OpenMP threads, each panel one single-threaded SYRK (its diagonal block)
+ * and one GEMM (the rest of its rows), and the general products run on
+ * oneDNN with T OpenMP threads. OpenBLAS's own threads then never run, so
+ * the two thread pools never fight over the cores, and oneDNN's products
+ * run on every thread. Panels: 4 per thread, boundaries that split the
+ * triangle's area evenly, on multiples of 16 rows. */
+static void syrk_split(const muon__view *v, int trans, long m, long k, float alpha,
+                       const float *x, long ldx, float *a)
+{
+    enum { PER_THREAD = 4, MAX_PANELS = 64 };
+    int np = v->split * PER_THREAD;
+    np = np > MAX_PANELS ? MAX_PANELS : np;
+    long lo[MAX_PANELS + 1];
+    int n = 0;
+    lo[0] = 0;
+    for (int i = 1; i < np; i++) {
+        long b = (long)((double)m * (1.0 - sqrt(1.0 - (double)i / np)) + 8) / 16 * 16;
+        if (b > lo[n] && b < m)
+            lo[++n] = b;
+    }
+    lo[++n] = m;
+    int old = openblas_get_num_threads();
+    if (old != 1)
+        openblas_set_num_threads(1);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(v->split)
+    for (int i = 0; i < n; i++) {
+        long r0 = lo[i], rows = lo[i + 1] - lo[i];
+        /* rows r0.. of op(X): X's rows (X m x k), or its columns (X k x m) */
+        const float *xi = trans ? x + r0 : x + r0 * ldx;
+        const float *xr = trans ? x + r0 + rows : x + (r0 + rows) * ldx;
+        cblas_ssyrk(CblasRowMajor, CblasUpper, trans ? CblasTrans : CblasNoTrans, (int)rows,
+                    (int)k, alpha, xi, (int)ldx, 0.0f, a + r0 * m + r0, (int)m);
+        if (r0 + rows < m)
+            gemm(v, trans, !trans, rows, m - r0 - rows, k, alpha, xi, ldx, xr, ldx, 0.0f,
+                 a + r0 * m + r0 + rows, m);
+    }
+    if (old != 1)
+        openblas_set_num_threads(old);
+}
+
+/* Upper triangle of A (m x m) = alpha op(X) op(X)^T, op(X) m x k: X itself
+ * (m x k) or, when trans, the transpose of X (k x m). */
+static void syrk_upper(const muon__view *v, int trans, long m, long k, float alpha,
+                       const float *x, long ldx, float *a)
+{
+    if (v->split > 1 && !omp_in_parallel()) {
+        syrk_split(v, trans, m, k, alpha, x, ldx, a);
+        return;
+    }
+    cblas_ssyrk(CblasRowMajor, CblasUpper, trans ? CblasTrans : CblasNoTrans, (int)m, (int)k,
+                alpha, x, (int)ldx, 0.0f, a, (int)m);
+}
+
+void muon__gram(const muon__view *v, const float *x, float *a, float alpha)
+{
+    long m = v->m, n = v->n;
+    if (v->tall) /* x is n x m: A = X^T X */
+        syrk_upper(v, 1, m, n, alpha, x, m, a);
+    else
+        syrk_upper(v, 0, m, n, alpha, x, n, a);
+    muon__mirror_upper(a, m);
+}
+
+void muon__sgemm(const muon__view *v, int tb, long M, long N, long K, const float *a, long lda,
+                 const float *b, long ldb, float beta, float *c, long ldc)
+{
+    gemm(v, 0, tb, M, N, K, 1.0f, a, lda, b, ldb, beta, c, ldc);
 }
 
 void muon__apply_full(const muon__view *v, const float *s, const float *x, float *y)
@@ -206,37 +251,33 @@ static void scaled_plus_identity(float *dst, const float *src, double scale, dou
         dst[i * m + i] += (float)diag;
 }
 
-void muon__poly_eval(const muon__poly *p, double c0, const float *a, float *s, float *t, long m,
-                     int full)
+void muon__poly_eval(const muon__view *v, const muon__poly *p, double c0, const float *a, float *s,
+                     float *t)
 {
+    long m = v->m;
     int d = p->deg;
     if (d == 1) {
         scaled_plus_identity(s, a, p->q[1], c0, m);
         return;
     }
     /* The top three coefficients: s = q[d] A A^T by SYRK (A symmetric, so
-     * A A^T = A^2), then q[d-1] A added in the pass that mirrors it (in the
-     * upper triangle only when that is all the caller reads) and q[d-2] on
-     * the diagonal: no separate pass to put q[d-1] A + q[d-2] I in s first. */
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)m, (int)m, (float)p->q[d], a,
-                (int)m, 0.0f, s, (int)m);
-    if (d == 2 && !full)
-        upper_add(s, a, (float)p->q[d - 1], m);
-    else
-        muon__mirror_upper_add(s, a, (float)p->q[d - 1], m);
+     * A A^T = A^2), then q[d-1] A added in the pass that mirrors it and
+     * q[d-2] on the diagonal: no separate pass to put q[d-1] A + q[d-2] I
+     * in s first. */
+    syrk_upper(v, 0, m, m, (float)p->q[d], a, m, s);
+    muon__mirror_upper_add(s, a, (float)p->q[d - 1], m);
     const float diag = (float)(d == 2 ? c0 : p->q[d - 2]);
     for (long i = 0; i < m; i++)
         s[i * m + i] += diag;
     if (d == 2)
         return;
-    /* The rest by Horner: s <- q[j] I + A s, for j = d-3 .. 0. Both
-     * operands are full here, and on m x m operands OpenBLAS's SGEMM runs
-     * faster than its SYMM (measured 1.5x at m = 1024). */
+    /* The rest by Horner: s <- q[j] I + A s, for j = d-3 .. 0, as general
+     * products (both operands are full; OpenBLAS's SYMM ran 1.5x slower
+     * than its SGEMM on m x m operands at m = 1024). */
     float *cur = s, *nxt = t;
     for (int j = d - 3; j >= 0; j--) {
         scaled_plus_identity(nxt, NULL, 0.0, j == 0 ? c0 : p->q[j], m);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)m, (int)m, 1.0f, a,
-                    (int)m, cur, (int)m, 1.0f, nxt, (int)m);
+        muon__sgemm(v, 0, m, m, m, a, m, cur, m, 1.0f, nxt, m);
         float *tmp = cur;
         cur = nxt;
         nxt = tmp;

@@ -87,7 +87,7 @@ muon_status muon__mixed_run(const muon_ortho_config *cfg, const muon__view *v, f
             for (long i = 0; i < m; i++)
                 s[i * m + i] += q0;
         } else { /* taylor-K: its Horner chain in fp32 */
-            muon__poly_eval(&p, p.q[0], a, s, t, m, 1);
+            muon__poly_eval(v, &p, p.q[0], a, s, t);
         }
         if (st != MUON_OK)
             break;

@@ -47,21 +47,19 @@ void muon__taylor_poly(int k, muon__poly *p);
 typedef struct {
     long m, n; /* m = min(rows, cols), n = max(rows, cols) */
     int tall;  /* 1 when rows > cols */
-    int dnnl;  /* Gram NS's general products go to oneDNN (see kernels.c) */
+    int split; /* > 1: threads for the kernels' own split (see kernels.c) */
 } muon__view;
 
 muon__view muon__view_of(long rows, long cols);
 
 /* A (m x m, both triangles) = alpha X X^T (of the wide view) + beta A. */
 void muon__gram(const muon__view *v, const float *x, float *a, float alpha);
-/* y = s x in the wide view (x S for a tall one); s symmetric m x m, only
- * its upper triangle is read. y must not overlap x. */
-void muon__apply_sym(const muon__view *v, const float *s, const float *x, float *y);
-/* The same with s full (both triangles), through muon__sgemm. */
+/* y = s x in the wide view (x S for a tall one); s m x m with both
+ * triangles, through muon__sgemm. y must not overlap x. */
 void muon__apply_full(const muon__view *v, const float *s, const float *x, float *y);
 /* Row-major C (M x N) = A op(B) + beta C, op(B) = B^T when tb: oneDNN's
- * SGEMM when v->dnnl (on OpenBLAS's thread count, or one thread inside an
- * OpenMP region; OpenBLAS if oneDNN fails), else OpenBLAS's. */
+ * SGEMM, on v->split threads when set, else on OpenBLAS's thread count
+ * (one thread inside an OpenMP region); OpenBLAS's if oneDNN fails. */
 void muon__sgemm(const muon__view *v, int tb, long M, long N, long K, const float *a, long lda,
                  const float *b, long ldb, float beta, float *c, long ldc);
 /* Copy the upper triangle of a row-major m x m matrix into the lower. */
@@ -69,11 +67,11 @@ void muon__mirror_upper(float *a, long m);
 /* a += alpha b on the upper triangle (b may be NULL: nothing added; b's
  * lower triangle is not read), then the mirror. */
 void muon__mirror_upper_add(float *a, const float *b, float alpha, long m);
-/* s = c0 I + sum_{j>=1} q_j A^j, A symmetric and full. s gets both
- * triangles when full is set, else possibly only the upper one. t is
- * scratch of m x m floats, needed only when p->deg >= 3. */
-void muon__poly_eval(const muon__poly *p, double c0, const float *a, float *s, float *t, long m,
-                     int full);
+/* s = c0 I + sum_{j>=1} q_j A^j (both triangles), A symmetric, full and
+ * m x m (v->m). t is scratch of m x m floats, needed only when
+ * p->deg >= 3. */
+void muon__poly_eval(const muon__view *v, const muon__poly *p, double c0, const float *a, float *s,
+                     float *t);
 /* Flops muon__poly_eval executes. */
 double muon__poly_eval_flops(const muon__poly *p, long m);
 
