@@ -10,6 +10,7 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
+#include <strings.h>
 
 /* Columns per block in column-parallel reductions: one cache line. */
 #define COLS 16
@@ -99,20 +100,41 @@ void nn_rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x
     }
 }
 
+/* 1 when OpenBLAS runs its AVX-512 kernels. It runs those of the core it
+ * detects, or the one OPENBLAS_CORETYPE names: some machines set Haswell
+ * (AVX2) there for correct results on CPUs newer than the build knows. */
+static int openblas_avx512(void)
+{
+    static int known = -1; /* racing first calls compute the same value */
+    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (k < 0) {
+        static const char *const wide[] = {"skylakex", "cooperlake", "sapphirerapids"};
+        const char *core = openblas_get_corename();
+        k = 0;
+        for (int i = 0; core && i < 3; i++)
+            k |= strcasecmp(core, wide[i]) == 0;
+        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    }
+    return k;
+}
+
 /* Which library runs a product. The linear layers' shapes have a small K
  * or a small N (the model width); there oneDNN's SGEMM runs up to 1.5x
  * faster than OpenBLAS's on one thread (measured: 1.18x over a whole layer
  * of the default model, 1.04x over the d = 512 model's), as it writes C
  * directly where OpenBLAS first clears it for beta = 0. The exception is a
  * weight gradient op(A) = A^T with more than 512 rows (d = 512's fc and
- * qkv), where OpenBLAS is 1.2-1.4x faster. The choice depends on the whole
- * product's shape only, never on the thread count, and each library gives
- * every element the same bits whatever block of rows it computes (checked
- * over row splits of the models' shapes, and by tests/test_nn.c across
- * thread counts), so results do not depend on the thread count. */
+ * qkv), where OpenBLAS's AVX-512 kernels are 1.1-1.4x faster (an Intel
+ * Xeon; an AMD EPYC, Zen 5); its AVX2 kernels were 1.5-1.7x slower than
+ * oneDNN there (the EPYC with OPENBLAS_CORETYPE=Haswell), so oneDNN runs
+ * them. The choice depends on the product's shape and the machine, never
+ * on the thread count, and each library gives every element the same bits
+ * whatever block of rows it computes (checked over row splits of the
+ * models' shapes, and by tests/test_nn.c across thread counts), so results
+ * do not depend on the thread count. */
 static int use_dnnl(int ta, int M)
 {
-    return !ta || M <= 512;
+    return !ta || M <= 512 || !openblas_avx512();
 }
 
 /* One product on the calling thread alone (OpenBLAS: on its current thread
