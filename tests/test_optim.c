@@ -853,10 +853,13 @@ TEST(optim_threads_1_and_2_identical)
     static const struct {
         muon_ortho_method method;
         long rows, cols; /* the matrix that runs alone at 2 threads */
-    } cases[3] = {{MUON_ORTHO_AUTO, 256, 192}, {MUON_ORTHO_AUTO, 200, 700}, {MUON_ORTHO_SVD, 256, 192}};
+    } cases[4] = {{MUON_ORTHO_AUTO, 256, 192},
+                  {MUON_ORTHO_AUTO, 200, 700},
+                  {MUON_ORTHO_SVD, 256, 192},
+                  {MUON_ORTHO_AUTO, 320, 256}};
     const size_t small = 2 * 64 * 96 + 64 * 64 + 300 * 256 + 96, most = 200 * 700;
     float *a = malloc((most + small) * sizeof *a), *b = malloc((most + small) * sizeof *b);
-    for (int m = 0; m < 3; m++) {
+    for (int m = 0; m < 4; m++) {
         const size_t big = (size_t)(cases[m].rows * cases[m].cols), cap = big + small;
         size_t na, nb;
         ASSERT_EQ_INT(run_threads(1, cases[m].method, cases[m].rows, cases[m].cols, a, &na), 0);

@@ -305,17 +305,18 @@ TEST(ortho_ns_matches_double_reference)
 
 /* On more than one BLAS thread a call runs the split mode (kernels.c):
  * SYRKs as row panels over OpenMP threads, the other products on oneDNN's
- * threads. Against the double reference on one thread (unsplit) and two
- * (split), with shapes of several panels, a row count off the panels'
- * multiples of 16, both views, the Horner path (taylor-4) and AOL. */
+ * threads; on one thread, SYRKs of m >= 256 go by panels where OpenBLAS
+ * runs AVX2 kernels. Against the double reference on one thread and two,
+ * with shapes of several panels, a row count off the panels' multiples of
+ * 16, both views, the Horner path (taylor-4) and AOL. */
 TEST(ortho_split_mode_matches_double_reference)
 {
-    const long shapes[4][2] = {{96, 200}, {200, 96}, {130, 130}, {72, 300}};
+    const long shapes[5][2] = {{96, 200}, {200, 96}, {130, 130}, {72, 300}, {300, 264}};
     static const char *const coeffs[] = {"polar-express", "taylor-4"};
     const int saved = muon_get_blas_threads();
     for (int threads = 1; threads <= 2; threads++) {
         muon_set_blas_threads(threads);
-        for (int si = 0; si < 4; si++) {
+        for (int si = 0; si < 5; si++) {
             long r = shapes[si][0], c = shapes[si][1];
             size_t n = (size_t)(r * c);
             float *x = new_cond(r, c, 10.0, (uint64_t)(40 + si));

@@ -30,6 +30,12 @@ void muon__blas_threads_pop(int old);
 int muon__name_index(const char *const names[], int n, const char *name);
 const char *muon__name_at(const char *const names[], int n, int i);
 
+/* 1 when OpenBLAS runs its AVX-512 kernels. It runs those of the core it
+ * detects, or of the one OPENBLAS_CORETYPE names: some machines set
+ * Haswell (AVX2) there, for correct results on CPUs newer than the build
+ * knows, and its SGEMM then runs at about half oneDNN's rate. */
+int muon__openblas_avx512(void);
+
 /* 64-byte aligned allocation (free with free()). NULL on failure. */
 void *muon__aligned_alloc(size_t bytes);
 

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cblas.h>
 #include <omp.h>
@@ -58,6 +59,21 @@ void muon_set_blas_threads(int n)
     if (n <= 0)
         n = omp_get_num_procs();
     openblas_set_num_threads(n);
+}
+
+int muon__openblas_avx512(void)
+{
+    static int known = -1; /* racing first calls compute the same value */
+    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (k < 0) {
+        static const char *const wide[] = {"skylakex", "cooperlake", "sapphirerapids"};
+        const char *core = openblas_get_corename();
+        k = 0;
+        for (int i = 0; core && i < 3; i++)
+            k |= strcasecmp(core, wide[i]) == 0;
+        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    }
+    return k;
 }
 
 int muon_get_blas_threads(void)

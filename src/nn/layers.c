@@ -10,7 +10,8 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
-#include <strings.h>
+
+#include "base/internal.h"
 
 /* Columns per block in column-parallel reductions: one cache line. */
 #define COLS 16
@@ -100,24 +101,6 @@ void nn_rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x
     }
 }
 
-/* 1 when OpenBLAS runs its AVX-512 kernels. It runs those of the core it
- * detects, or the one OPENBLAS_CORETYPE names: some machines set Haswell
- * (AVX2) there for correct results on CPUs newer than the build knows. */
-static int openblas_avx512(void)
-{
-    static int known = -1; /* racing first calls compute the same value */
-    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
-    if (k < 0) {
-        static const char *const wide[] = {"skylakex", "cooperlake", "sapphirerapids"};
-        const char *core = openblas_get_corename();
-        k = 0;
-        for (int i = 0; core && i < 3; i++)
-            k |= strcasecmp(core, wide[i]) == 0;
-        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
-    }
-    return k;
-}
-
 /* Which library runs a product. The linear layers' shapes have a small K
  * or a small N (the model width); there oneDNN's SGEMM runs up to 1.5x
  * faster than OpenBLAS's on one thread (measured: 1.18x over a whole layer
@@ -134,7 +117,7 @@ static int openblas_avx512(void)
  * do not depend on the thread count. */
 static int use_dnnl(int ta, int M)
 {
-    return !ta || M <= 512 || !openblas_avx512();
+    return !ta || M <= 512 || !muon__openblas_avx512();
 }
 
 /* One product on the calling thread alone (OpenBLAS: on its current thread

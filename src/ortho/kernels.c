@@ -32,6 +32,7 @@ muon__view muon__view_of(long rows, long cols)
     v.m = v.tall ? cols : rows;
     v.n = v.tall ? rows : cols;
     v.split = 0;
+    v.panels = 0;
     return v;
 }
 
@@ -158,20 +159,25 @@ static void gemm(const muon__view *v, int ta, int tb, long M, long N, long K, fl
                 (int)M, (int)N, (int)K, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
-/* The split mode (v->split = T > 1, set by ortho.c for a call on T BLAS
- * threads): a SYRK becomes row panels of its upper triangle spread over T
- * OpenMP threads, each panel one single-threaded SYRK (its diagonal block)
- * and one GEMM (the rest of its rows), and the general products run on
- * oneDNN with T OpenMP threads. OpenBLAS's own threads then never run, so
- * the two thread pools never fight over the cores, and oneDNN's products
- * run on every thread. Panels: 4 per thread, boundaries that split the
- * triangle's area evenly, on multiples of 16 rows. */
-static void syrk_split(const muon__view *v, int trans, long m, long k, float alpha,
-                       const float *x, long ldx, float *a)
+/* SYRK by panels (v->panels > 1, set by ortho.c): row panels of the upper
+ * triangle, each one single-threaded SYRK for its diagonal block and one
+ * GEMM, on oneDNN, for the rest of its rows. Boundaries share the
+ * triangle's area evenly, on multiples of 16 rows. Two uses:
+ * - the split mode (v->split = T > 1, for a call on T BLAS threads): the
+ *   panels are spread over T OpenMP threads and the general products run
+ *   on oneDNN with T OpenMP threads, so OpenBLAS's own threads never run
+ *   and the two thread pools never take turns on the cores;
+ * - OpenBLAS on AVX2 kernels (muon__openblas_avx512() = 0): its SYRK then
+ *   runs at about half oneDNN's GEMM rate, and the GEMMs of the panels,
+ *   most of the triangle, run at oneDNN's.
+ * The panels are a function of m and v->panels only, and each is computed
+ * on one thread, so the bits do not depend on how many threads share
+ * them. */
+static void syrk_panels(const muon__view *v, int trans, long m, long k, float alpha,
+                        const float *x, long ldx, float *a)
 {
-    enum { PER_THREAD = 4, MAX_PANELS = 64 };
-    int np = v->split * PER_THREAD;
-    np = np > MAX_PANELS ? MAX_PANELS : np;
+    enum { MAX_PANELS = 64 };
+    int np = v->panels > MAX_PANELS ? MAX_PANELS : v->panels;
     long lo[MAX_PANELS + 1];
     int n = 0;
     lo[0] = 0;
@@ -181,10 +187,11 @@ static void syrk_split(const muon__view *v, int trans, long m, long k, float alp
             lo[++n] = b;
     }
     lo[++n] = m;
+    const int nth = v->split > 1 && !omp_in_parallel() ? v->split : 1;
     int old = openblas_get_num_threads();
-    if (old != 1)
+    if (nth > 1 && old != 1)
         openblas_set_num_threads(1);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(v->split)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (nth > 1)
     for (int i = 0; i < n; i++) {
         long r0 = lo[i], rows = lo[i + 1] - lo[i];
         /* rows r0.. of op(X): X's rows (X m x k), or its columns (X k x m) */
@@ -196,7 +203,7 @@ static void syrk_split(const muon__view *v, int trans, long m, long k, float alp
             gemm(v, trans, !trans, rows, m - r0 - rows, k, alpha, xi, ldx, xr, ldx, 0.0f,
                  a + r0 * m + r0 + rows, m);
     }
-    if (old != 1)
+    if (nth > 1 && old != 1)
         openblas_set_num_threads(old);
 }
 
@@ -205,8 +212,8 @@ static void syrk_split(const muon__view *v, int trans, long m, long k, float alp
 static void syrk_upper(const muon__view *v, int trans, long m, long k, float alpha,
                        const float *x, long ldx, float *a)
 {
-    if (v->split > 1 && !omp_in_parallel()) {
-        syrk_split(v, trans, m, k, alpha, x, ldx, a);
+    if (v->panels > 1) {
+        syrk_panels(v, trans, m, k, alpha, x, ldx, a);
         return;
     }
     cblas_ssyrk(CblasRowMajor, CblasUpper, trans ? CblasTrans : CblasNoTrans, (int)m, (int)k,

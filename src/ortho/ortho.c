@@ -119,18 +119,27 @@ static void aol_rescale(const muon__view *v, float *x, float *a, float *s, doubl
  * oneDNN. On T > 1 BLAS threads a public call uses the split mode: SYRKs
  * as row panels over T OpenMP threads with single-threaded OpenBLAS,
  * oneDNN's products on T threads, so OpenBLAS's thread pool and OpenMP's
- * never run by turns (when they did, each slowed the other: oneDNN's
+ * never take turns (when they did, each slowed the other: oneDNN's
  * products on two threads beside OpenBLAS's threaded SYRKs made the
  * iteration 1.1-1.4x slower than OpenBLAS alone, on an Intel Xeon). On an
  * AMD EPYC (Zen 5) with OpenBLAS on its Haswell kernels the split mode ran
  * two threads 1.55-1.85x faster than OpenBLAS's threads (its AVX-512
- * kernels: as fast). The split changes how SYRKs round, so with same_bits
- * (the optimizer's promise of results that do not depend on the thread
- * count) every count runs the unsplit SYRK on OpenBLAS's threads. */
+ * kernels: as fast). With OpenBLAS on AVX2 kernels, a SYRK of m >= 256 goes
+ * by panels on one thread too: their GEMMs run at oneDNN's AVX-512 rate.
+ * With same_bits (the optimizer's promise of results that do not depend on
+ * the thread count) the panels do not depend on the thread count (8, or
+ * none), and SYRKs without panels run on OpenBLAS's threads. */
 static void plan_view(muon__view *v, int same_bits)
 {
-    int t = openblas_get_num_threads();
-    v->split = !same_bits && !omp_in_parallel() && t > 1 ? t : 0;
+    int t = omp_in_parallel() ? 1 : openblas_get_num_threads();
+    int narrow = v->m >= 256 && !muon__openblas_avx512();
+    if (same_bits) {
+        v->panels = narrow ? 8 : 0;
+        v->split = v->panels && t > 1 ? t : 0;
+    } else {
+        v->split = t > 1 ? t : 0;
+        v->panels = t > 1 ? 4 * t : narrow ? 8 : 0;
+    }
 }
 
 static muon_status iterate(const muon_ortho_config *c, const float *in, float *out, long rows,

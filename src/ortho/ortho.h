@@ -47,7 +47,8 @@ void muon__taylor_poly(int k, muon__poly *p);
 typedef struct {
     long m, n; /* m = min(rows, cols), n = max(rows, cols) */
     int tall;  /* 1 when rows > cols */
-    int split; /* > 1: threads for the kernels' own split (see kernels.c) */
+    int split;  /* > 1: threads for the kernels' own split (see kernels.c) */
+    int panels; /* > 1: SYRKs by this many row panels (see kernels.c) */
 } muon__view;
 
 muon__view muon__view_of(long rows, long cols);
