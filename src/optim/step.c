@@ -15,8 +15,9 @@
  * on a different number of threads. OpenBLAS 0.3.21 splits GEMM over output
  * blocks: its AVX-512 kernels (SkylakeX, Cooperlake) then give identical
  * bits, its Haswell kernels do not (last-bit differences, 1.2e-7 after three
- * steps in tests/test_optim.c). A split of our own, fixed whatever the
- * thread count, would make it exact on any BLAS. */
+ * steps in tests/test_optim.c). On those kernels a SYRK of m >= 256 goes by
+ * 8 panels whatever the thread count (src/ortho/kernels.c), which is exact;
+ * smaller matrices run alone only in small steps. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
