@@ -139,22 +139,20 @@ static void gemm(const muon__view *v, int ta, int tb, long M, long N, long K, fl
                  const float *a, long lda, const float *b, long ldb, float beta, float *c,
                  long ldc)
 {
-    {
-        /* oneDNN sizes its parallelism by OpenMP's thread count: make it
-         * the split's, or OpenBLAS's as for the SYRKs around it (inside an
-         * OpenMP region it runs on the calling thread alone) */
-        int saved = omp_get_max_threads(), want = saved;
-        if (!omp_in_parallel())
-            want = v->split > 1 ? v->split : openblas_get_num_threads();
-        if (want != saved)
-            omp_set_num_threads(want);
-        dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, a, lda, b,
-                                      ldb, beta, c, ldc);
-        if (want != saved)
-            omp_set_num_threads(saved);
-        if (st == dnnl_success)
-            return;
-    }
+    /* oneDNN sizes its parallelism by OpenMP's thread count: make it the
+     * split's, or OpenBLAS's as for the SYRKs around it (inside an OpenMP
+     * region it runs on the calling thread alone) */
+    int saved = omp_get_max_threads(), want = saved;
+    if (!omp_in_parallel())
+        want = v->split > 1 ? v->split : openblas_get_num_threads();
+    if (want != saved)
+        omp_set_num_threads(want);
+    dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, a, lda, b, ldb,
+                                  beta, c, ldc);
+    if (want != saved)
+        omp_set_num_threads(saved);
+    if (st == dnnl_success)
+        return;
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (int)M, (int)N, (int)K, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
