@@ -77,13 +77,18 @@ void tu_matrix_with_cond(tu_rng *r, float *x, long rows, long cols, double cond)
 
 void tu_matmul_ref(const double *a, const double *b, double *c, long m, long k, long n)
 {
-    for (long i = 0; i < m; i++)
-        for (long j = 0; j < n; j++) {
-            double acc = 0;
-            for (long t = 0; t < k; t++)
-                acc += a[i * k + t] * b[t * n + j];
-            c[i * n + j] = acc;
+    /* row by row, so B is read along its rows */
+    for (long i = 0; i < m; i++) {
+        double *ci = c + i * n;
+        for (long j = 0; j < n; j++)
+            ci[j] = 0;
+        for (long t = 0; t < k; t++) {
+            double ait = a[i * k + t];
+            const double *bt = b + t * n;
+            for (long j = 0; j < n; j++)
+                ci[j] += ait * bt[j];
         }
+    }
 }
 
 static int svd_double(const float *x, long rows, long cols, double *s, double *u, double *vt)
