@@ -287,6 +287,9 @@ int muon_opt_num_params(const muon_opt *opt);
 muon_status muon_opt_param_info(const muon_opt *opt, int index, muon_param_info *info);
 /* Bytes of optimizer state (momentum and moment buffers). */
 size_t muon_opt_state_bytes(const muon_opt *opt);
+/* Floating-point operations of one step's orthogonalizations, from the
+ * optimizer's own configuration and parameters (0 for NULL). */
+double muon_opt_ortho_flops(const muon_opt *opt);
 
 /* Optimizer state as a versioned, checksummed blob (docs/state-format.md).
  * Loading validates everything first: on a mismatch in names, shapes or

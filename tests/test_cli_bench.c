@@ -439,11 +439,9 @@ TEST(cli_bench_sizing_json_lines)
 }
 
 /* --restarts reaches the optimizer: without restarts Gram NS executes
- * fewer flops (bench step's ortho_gflop) and gives other updates, hence
- * another loss after a few steps (bench train's final_loss). Small models
- * can round both updates to the same weights: d = 32 did on an Intel Xeon
- * with oneDNN's products, d = 64 did on an AMD EPYC (Zen 5) with OpenBLAS's
- * Haswell kernels, where d = 192 over 16 steps ends 1.6e-7 apart. */
+ * fewer flops, which bench step and bench train report as the optimizer
+ * itself counts them (muon_opt_ortho_flops). A loss after a few steps is no
+ * proof: both updates may round to the same weights on some CPU. */
 static cJSON *one_line(const char *args)
 {
     char *out = NULL, *err = NULL;
@@ -466,8 +464,8 @@ TEST(cli_bench_step_and_train_restarts)
     if (!have_muon())
         SKIP("build/muon not built");
     const char *step = "bench step --model gpt2-tiny --threads 1 --repeats 1 --warmup 0 --json";
-    const char *train = "bench train --dim 192 --layers 1 --heads 2 --context 16 --batch 2 "
-                        "--steps 16 --warmup 1 --threads 1 --optim muon --json";
+    const char *train = "bench train --dim 96 --layers 1 --heads 2 --context 16 --batch 2 "
+                        "--steps 2 --warmup 1 --threads 1 --optim muon --json";
     char buf[512];
     cJSON *sd = one_line(step);
     snprintf(buf, sizeof buf, "%s --restarts none", step);
@@ -479,7 +477,8 @@ TEST(cli_bench_step_and_train_restarts)
     int named = ok && !strcmp(str(sd, "restarts"), "3") && !strcmp(str(sn, "restarts"), "none") &&
                 !strcmp(str(td, "restarts"), "3") && !strcmp(str(tn, "restarts"), "none");
     int fewer = ok && num(sn, "ortho_gflop") < num(sd, "ortho_gflop");
-    int other_loss = ok && num(tn, "final_loss") != num(td, "final_loss");
+    int fewer_trained = ok && num(tn, "ortho_gflop") > 0 &&
+                        num(tn, "ortho_gflop") < num(td, "ortho_gflop");
     cJSON_Delete(sd);
     cJSON_Delete(sn);
     cJSON_Delete(td);
@@ -487,7 +486,7 @@ TEST(cli_bench_step_and_train_restarts)
     ASSERT(ok);
     ASSERT(named);
     ASSERT(fewer);
-    ASSERT(other_loss);
+    ASSERT(fewer_trained);
 }
 
 TEST(cli_bench_usage_errors_exit_2)

@@ -109,9 +109,9 @@ static int measure(const step_bench *b, int threads, step_result *r)
         if (info.uses_muon) {
             r->muon_params += n;
             r->muon_tensors++;
-            r->muon_flops += muon_ortho_flops(&oc.ortho, info.rows, info.cols);
         }
     }
+    r->muon_flops = muon_opt_ortho_flops(opt);
     r->state_bytes = muon_opt_state_bytes(opt);
     bench_set_threads(threads);
     int rc = bench_time("muon bench step", run_step, opt, b->warmup, b->repeats, &r->ms);

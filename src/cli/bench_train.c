@@ -65,6 +65,7 @@ typedef struct {
 typedef struct {
     double fwd_ms, bwd_ms, opt_ms; /* sums over the timed steps */
     double final_loss;
+    double ortho_flops; /* one step's orthogonalizations, as the optimizer counts them */
     size_t params, state_bytes, act_bytes, peak_rss;
 } train_result;
 
@@ -166,6 +167,7 @@ static int measure(const train_bench *b, muon_algo algo, int threads, train_resu
     r->final_loss = loss_n ? loss_sum / loss_n : NAN;
     r->params = gpt_num_params(m);
     r->state_bytes = muon_opt_state_bytes(opt);
+    r->ortho_flops = muon_opt_ortho_flops(opt);
     r->act_bytes = gpt_activation_bytes(m);
     r->peak_rss = bench_peak_rss_bytes(); /* before anything is freed */
     free(tok);
@@ -220,6 +222,7 @@ static int report(const train_bench *b, muon_algo algo, int threads, const train
     cJSON_AddNumberToObject(o, "param_bytes", (double)(r->params * sizeof(float)));
     cJSON_AddNumberToObject(o, "grad_bytes", (double)(r->params * sizeof(float)));
     cJSON_AddNumberToObject(o, "opt_state_bytes", (double)r->state_bytes);
+    cJSON_AddNumberToObject(o, "ortho_gflop", r->ortho_flops * 1e-9);
     cJSON_AddNumberToObject(o, "act_bytes", (double)r->act_bytes);
     cJSON_AddNumberToObject(o, "accounted_bytes", (double)accounted);
     cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)r->peak_rss);

@@ -286,6 +286,17 @@ muon_status muon_opt_param_info(const muon_opt *opt, int index, muon_param_info 
     return MUON_OK;
 }
 
+double muon_opt_ortho_flops(const muon_opt *opt)
+{
+    if (!opt)
+        return 0;
+    double f = 0;
+    for (int i = 0; i < opt->n_params; i++)
+        if (opt->params[i].rule == MUON__RULE_MUON)
+            f += muon_ortho_flops(&opt->cfg.ortho, opt->params[i].rows, opt->params[i].cols);
+    return f;
+}
+
 size_t muon_opt_state_bytes(const muon_opt *opt)
 {
     if (!opt)
