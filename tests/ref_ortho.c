@@ -198,9 +198,9 @@ static int restart_at(unsigned bits, int t)
     return t >= 1 && t < 32 && ((bits >> t) & 1u);
 }
 
-static void run_ns(ref_work *w, muon_coeffs co, int k, double safety, int steps)
+static void run_ns(ref_work *w, muon_coeffs co, int k, double safety, int t0, int steps)
 {
-    for (int t = 0; t < steps; t++) {
+    for (int t = t0; t < steps; t++) {
         ref_poly p;
         step_poly(co, k, safety, t, &p);
         gram(w, t, w->x, w->a);
@@ -210,14 +210,15 @@ static void run_ns(ref_work *w, muon_coeffs co, int k, double safety, int steps)
 }
 
 /* ALGORITHMS.md 1b with Z = p(R) - a I for polynomials of any degree */
-static void run_gram(ref_work *w, muon_coeffs co, int k, double safety, int steps, unsigned bits)
+static void run_gram(ref_work *w, muon_coeffs co, int k, double safety, int t0, int steps,
+                     unsigned bits)
 {
     long mm = w->m * w->m;
     double *r = w->a, *rz = w->pa;
     int have_q = 0;
-    gram(w, 0, w->x, r);
-    for (int t = 0; t < steps; t++) {
-        if (t > 0 && restart_at(bits, t)) {
+    gram(w, t0, w->x, r);
+    for (int t = t0; t < steps; t++) {
+        if (t > t0 && restart_at(bits, t)) {
             apply(w, t, w->q);
             gram(w, t, w->x, r);
             have_q = 0;
@@ -289,10 +290,13 @@ void ref_ortho(const muon_ortho_config *cfg, int use_gram, const float *in, long
     int pe = cfg->coeffs == MUON_COEFFS_POLAR_EXPRESS;
     normalize(&w, cfg->aol, pe && !cfg->aol ? safety : 1.0, eps);
     unsigned bits = cfg->gram_restarts ? cfg->gram_restarts : MUON_GRAM_DEFAULT_RESTARTS;
+    /* bf16 steps, as muon.h describes mixed precision, each make their own
+     * Gram matrix (the NS form); Gram NS takes over after them */
+    int t0 = noise && noise->operand_u > 0 ? noise->bf16_until : 0;
+    t0 = t0 < 0 ? 0 : t0 > steps ? steps : t0;
+    run_ns(&w, cfg->coeffs, cfg->taylor_k, safety, 0, use_gram ? t0 : steps);
     if (use_gram)
-        run_gram(&w, cfg->coeffs, cfg->taylor_k, safety, steps, bits);
-    else
-        run_ns(&w, cfg->coeffs, cfg->taylor_k, safety, steps);
+        run_gram(&w, cfg->coeffs, cfg->taylor_k, safety, t0, steps, bits);
 
     for (long i = 0; i < w.m; i++)
         for (long j = 0; j < w.n; j++) {
