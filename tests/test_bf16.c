@@ -874,23 +874,33 @@ TEST(gpt_mixed_close_to_fp32_deterministic_and_reversible)
     /* switching back restores fp32 exactly; mixed repeats itself */
     ASSERT(tu_float_bits(loss[3]) == tu_float_bits(loss[0]) && memcmp(g[3], g[0], np * sizeof *g[0]) == 0);
     ASSERT(tu_float_bits(loss[2]) == tu_float_bits(loss[1]) && memcmp(g[2], g[1], np * sizeof *g[1]) == 0);
-    /* close: bf16 operands move each product by ~2^-9 relative */
+    /* close: rounding both operands of a product to bf16 moves each term
+     * by at most 2 u16 of its size, and a gradient passes through at most
+     * `depth` products (forward and backward through every block: qkv,
+     * scores, values, projection, two MLP products, norms, then the head and
+     * the loss), so a tensor's gradients move by at most 2 u16 depth
+     * relative (first order, against the tensor's largest gradient) */
+    const double depth = 2.0 * (9 * c.layers + 3), rel = 2.0 * REF_U16 * depth;
     ASSERT(loss[1] != loss[0]);
-    ASSERT_NEAR(loss[1], loss[0], 0.01 * loss[0]);
+    ASSERT_NEAR(loss[1], loss[0], rel * loss[0]);
     double worst = 0;
     const char *worst_name = "";
     for (int t = 0; t < gpt_num_tensors(m); t++) {
         const gpt_tensor *tt = gpt_tensor_at(m, t);
-        double rel = tu_rel_frob(g[1] + tt->offset, g[0] + tt->offset, tt->numel);
-        if (!(rel <= worst)) {
-            worst = rel;
+        double gmax = 0;
+        for (size_t i = 0; i < tt->numel; i++)
+            gmax = fmax(gmax, fabs(g[0][tt->offset + i]));
+        double d = tu_max_abs_diff_ff(g[1] + tt->offset, g[0] + tt->offset, tt->numel) / gmax;
+        if (!(d <= worst)) {
+            worst = d;
             worst_name = tt->name;
         }
     }
-    printf("    loss fp32 %.6f mixed %.6f; largest gradient difference %.4f (%s)\n", loss[0],
-           loss[1], worst, worst_name);
+    printf("    loss fp32 %.6f mixed %.6f; largest gradient difference %.4f of the tensor's "
+           "largest (%s; bound %.3f)\n",
+           loss[0], loss[1], worst, worst_name, rel);
     ASSERT(worst > 0);
-    ASSERT_LE(worst, 0.03);
+    ASSERT_LE(worst, rel);
     /* a smaller batch than the capacity */
     float l1[2];
     for (int k = 0; k < 2; k++) {
@@ -898,7 +908,7 @@ TEST(gpt_mixed_close_to_fp32_deterministic_and_reversible)
         l1[k] = gpt_forward(m, tok + T, tgt + T, 1, T);
     }
     ASSERT(isfinite(l1[1]));
-    ASSERT_NEAR(l1[1], l1[0], 0.01 * l1[0]);
+    ASSERT_NEAR(l1[1], l1[0], rel * l1[0]);
     ASSERT_STATUS(gpt_set_precision(m, MUON_PRECISION_COUNT), MUON_ERR_ARG);
     ASSERT_STATUS(gpt_set_precision(NULL, MUON_PRECISION_MIXED), MUON_ERR_NULL);
     for (int k = 0; k < 4; k++)
