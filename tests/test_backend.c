@@ -397,3 +397,23 @@ TEST(backend_opt_step_matches_reference)
     free(w[0]);
     free(w[1]);
 }
+
+/* `muon bench backend --json` prints the default table as one object. */
+TEST(backend_bench_prints_the_table)
+{
+    char cmd[512], *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s/muon' bench backend --json --threads 2", tu_build_dir());
+    int rc = tu_run(cmd, &out);
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT(out);
+    int ok = strstr(out, "\"bench\":\"backend\"") && strstr(out, "\"kind\":\"cpu\"") &&
+             strstr(out, "\"threads\":2") && strstr(out, "\"products\":{\"syrk\":") &&
+             strstr(out, "\"gemm-bf16\":") && strstr(out, "\"onednn_isa\":");
+    if (!ok)
+        printf("    got: %s\n", out);
+    free(out);
+    ASSERT(ok);
+    snprintf(cmd, sizeof cmd, "'%s/muon' bench backend --kind cuda 2>/dev/null", tu_build_dir());
+    ASSERT_EQ_INT(tu_run(cmd, NULL), 2);
+}
+
