@@ -23,7 +23,7 @@ CFLAGS_ALL := -std=c11 -D_DEFAULT_SOURCE $(OPT) $(MARCH) -fno-math-errno -g $(WA
               -Iinclude -Isrc $(DEP_CFLAGS) $(SAN) $(CFLAGS)
 LDFLAGS_ALL := -fopenmp $(SAN) $(LDFLAGS)
 
-LIB_SRC := $(wildcard src/base/*.c src/ortho/*.c src/optim/*.c)
+LIB_SRC := $(wildcard src/base/*.c src/backend/*.c src/ortho/*.c src/optim/*.c)
 TOOL_SRC := $(filter-out src/cli/main.c,$(wildcard src/io/*.c src/nn/*.c src/data/*.c \
               src/train/*.c src/cli/*.c))
 TEST_SRC := $(wildcard tests/*.c)

@@ -84,10 +84,106 @@ const char *muon_status_name(muon_status s);
 typedef void (*muon_log_fn)(void *user, const char *message);
 void muon_set_log(muon_log_fn fn, void *user);
 
-/* Threads used by BLAS outside the optimizer's own parallel regions.
- * n <= 0 selects the number of cores. */
+/* OpenBLAS's process-wide thread count, for programs that want to set it:
+ * the library itself reads it (muon_orthogonalize's default thread count)
+ * but never leaves it changed. n <= 0 selects the number of cores. */
 void muon_set_blas_threads(int n);
 int muon_get_blas_threads(void);
+
+/* ----------------------------------------------------------------- backend */
+
+/* Which library and kernel runs each kind of product, chosen once from
+ * what the machine reports (docs/backend.md). The default backend is the
+ * fast one for this CPU; the reference runs every product as one plain
+ * OpenBLAS call, for comparisons by tolerance. */
+typedef enum {
+    MUON_BACKEND_CPU = 0, /* the fast path: OpenBLAS and oneDNN as the machine suits */
+    MUON_BACKEND_CPU_REF, /* the reference: OpenBLAS calls, bf16 widened to fp32 */
+    MUON_BACKEND_KIND_COUNT
+} muon_backend_kind;
+
+/* Parse "cpu" | "cpu-ref". */
+muon_status muon_backend_kind_parse(const char *name, muon_backend_kind *out);
+const char *muon_backend_kind_name(muon_backend_kind k);
+
+typedef enum {
+    MUON_PRODUCT_SYRK = 0,   /* Gram matrices X X^T (orthogonalization) */
+    MUON_PRODUCT_GEMM,       /* general fp32 products */
+    MUON_PRODUCT_GEMM_WGRAD, /* A^T B with more than wgrad_min_rows rows (weight gradients) */
+    MUON_PRODUCT_GEMM_BF16,  /* bf16 operands, fp32 accumulation and result */
+    MUON_PRODUCT_COUNT
+} muon_product;
+const char *muon_product_name(muon_product p); /* "syrk", "gemm", ... */
+
+typedef enum {
+    MUON_KERNEL_OPENBLAS = 0, /* OpenBLAS's cblas_ssyrk / cblas_sgemm */
+    MUON_KERNEL_ONEDNN,       /* oneDNN's dnnl_sgemm or bf16 matmul primitive */
+    MUON_KERNEL_BF16_WIDENED, /* bf16 operands widened to fp32, OpenBLAS's SGEMM */
+    MUON_KERNEL_COUNT
+} muon_kernel;
+const char *muon_kernel_name(muon_kernel k); /* "openblas", "onednn", "bf16-widened" */
+
+/* The table a backend runs by, and the machine it was chosen for. Fields
+ * may be added at the end in later versions. */
+typedef struct {
+    muon_backend_kind kind;
+    int threads; /* threads its products run on (0: the caller's, see below) */
+    muon_kernel kernel[MUON_PRODUCT_COUNT];
+    long wgrad_min_rows;  /* MUON_PRODUCT_GEMM_WGRAD: A^T B with more rows than this */
+    int syrk_panels;      /* > 0: SYRKs of m >= syrk_panel_min by this many row panels,
+                             each an OpenBLAS SYRK of its diagonal block and a GEMM */
+    long syrk_panel_min;
+    int split;            /* 1: on T > 1 threads SYRKs go by split_panels_per_thread * T
+                             panels over T OpenMP threads, OpenBLAS on one thread */
+    int split_panels_per_thread;
+    double one_thread_flops; /* muon_sgemm: products below this many multiply-adds, or with
+                                fewer than rows_per_thread rows a thread, run on one thread */
+    long rows_per_thread;
+    double bf16_one_thread_flops; /* the same for bf16 products */
+    /* the machine, read once per process */
+    int cores;
+    int avx2, avx512, avx512_bf16, amx; /* CPUID, with the OS saving the registers */
+    const char *openblas_core;          /* openblas_get_corename() */
+    int openblas_avx512;                /* OpenBLAS runs AVX-512 kernels */
+    const char *onednn_isa;             /* dnnl_get_effective_cpu_isa(), e.g. "avx512_core_bf16" */
+    int bf16_native; /* bf16 products on AVX512-BF16 or AMX units (0 also under MUON_BF16=emulate) */
+} muon_backend_info;
+
+/* A backend context: the table for one kind on this machine, with its
+ * thread count (threads <= 0 selects the number of cores). It keeps no
+ * pointer to anything the caller owns; one context may serve several
+ * threads' calls at once. */
+typedef struct muon_backend muon_backend;
+muon_status muon_backend_create(muon_backend_kind kind, int threads, muon_backend **out);
+void muon_backend_free(muon_backend *be);
+/* be NULL: the default backend, whose products run on the caller's thread
+ * count (OpenBLAS's, or one inside an OpenMP parallel region). */
+muon_status muon_backend_info_get(const muon_backend *be, muon_backend_info *info);
+
+/* Row-major C (M x N) = alpha op(A) op(B) + beta C, op(X) = X^T when tX,
+ * on be's table (NULL: the default) and `threads` threads (<= 0: one).
+ * Rows are split over OpenMP threads, each block one single-threaded
+ * product, so results do not depend on the thread count. Inside an
+ * OpenMP parallel region it runs on the calling thread. */
+muon_status muon_sgemm(const muon_backend *be, int ta, int tb, long M, long N, long K, float alpha,
+                       const float *A, long lda, const float *B, long ldb, float beta, float *C,
+                       long ldc, int threads);
+
+/* bfloat16: fp32's sign and exponent, 8 bits of mantissa. */
+typedef uint16_t muon_bf16;
+/* dst[i] = src[i] rounded to nearest even (NaN stays NaN), on `threads`
+ * threads for big arrays (<= 0: one). */
+void muon_to_bf16(muon_bf16 *dst, const float *src, size_t n, int threads);
+/* Row-major C (m x n, fp32, leading dimension ldc) = alpha op(A) op(B) +
+ * beta C with A and B bf16 and contiguous: op(A) m x k (A stored k x m
+ * when ta), op(B) k x n (B stored n x k when tb). On be's
+ * MUON_PRODUCT_GEMM_BF16 kernel (NULL: the default backend) and
+ * `threads` threads (<= 0: one; one inside a parallel region).
+ * MUON_ERR_NOMEM only when the widened copies cannot be allocated; C is
+ * then untouched. */
+muon_status muon_gemm_bf16(const muon_backend *be, int ta, int tb, long m, long n, long k,
+                           float alpha, const muon_bf16 *A, const muon_bf16 *B, float beta,
+                           float *C, long ldc, int threads);
 
 /* ------------------------------------------------------- orthogonalization */
 
@@ -171,6 +267,10 @@ muon_status muon_ortho_workspace_size(const muon_ortho_config *cfg, long rows, l
  * Non-finite input gives MUON_ERR_NONFINITE and leaves out untouched. */
 muon_status muon_orthogonalize(const muon_ortho_config *cfg, const float *in, float *out,
                                long rows, long cols, void *work, size_t work_bytes);
+/* The same on a backend context, on its thread count. */
+muon_status muon_orthogonalize_on(const muon_backend *be, const muon_ortho_config *cfg,
+                                  const float *in, float *out, long rows, long cols, void *work,
+                                  size_t work_bytes);
 
 /* Floating-point operations one call performs (for GFLOP/s reports). */
 double muon_ortho_flops(const muon_ortho_config *cfg, long rows, long cols);
@@ -255,7 +355,11 @@ muon_status muon_opt_set_buffers(muon_opt *opt, int index, float *w, const float
                                  const long *shape);
 /* Point parameter `index` at a new gradient buffer of the registered shape. */
 muon_status muon_opt_set_grad(muon_opt *opt, int index, const float *g);
-/* Size every workspace; after this no call allocates until free. */
+/* The backend the optimizer's products run on (default MUON_BACKEND_CPU);
+ * before finalize, which builds the optimizer's own backend context. */
+muon_status muon_opt_set_backend(muon_opt *opt, muon_backend_kind kind);
+/* Size every workspace and the backend context; after this no call
+ * allocates until free. */
 muon_status muon_opt_finalize(muon_opt *opt);
 
 /* One update of every parameter with learning rates cfg.lr * lr_mult and

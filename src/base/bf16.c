@@ -12,14 +12,11 @@
 #include <cblas.h>
 #include <dnnl.h>
 
+#include "backend/backend.h"
 #include "base/bf16.h"
 #include "base/internal.h"
 
 #define SLOTS 512
-/* Products of fewer multiply-adds than this run on one thread. */
-#define SMALL_PRODUCT (double)(1L << 22)
-/* Below this many elements a conversion stays on the calling thread. */
-#define CONVERT_PAR_MIN (1L << 18)
 
 static inline muon__bf16 round_bf16(float f)
 {
@@ -31,18 +28,25 @@ static inline muon__bf16 round_bf16(float f)
     return (muon__bf16)(u >> 16);
 }
 
-static int convert_threads(size_t n)
+void muon__to_bf16_t(muon__bf16 *dst, const float *src, size_t n, int threads)
 {
-    if (n < CONVERT_PAR_MIN || omp_in_parallel())
-        return 1;
-    return openblas_get_num_threads();
+    int nth = n < muon__backend_default()->convert_par_min || omp_in_parallel() || threads < 1
+                  ? 1
+                  : threads;
+#pragma omp parallel for simd schedule(static) num_threads(nth)
+    for (size_t i = 0; i < n; i++)
+        dst[i] = round_bf16(src[i]);
 }
 
 void muon__to_bf16(muon__bf16 *dst, const float *src, size_t n)
 {
-#pragma omp parallel for simd schedule(static) num_threads(convert_threads(n))
-    for (size_t i = 0; i < n; i++)
-        dst[i] = round_bf16(src[i]);
+    muon__to_bf16_t(dst, src, n, muon__caller_threads());
+}
+
+void muon_to_bf16(muon_bf16 *dst, const float *src, size_t n, int threads)
+{
+    if (dst && src)
+        muon__to_bf16_t(dst, src, n, threads);
 }
 
 void muon__from_bf16(float *dst, const muon__bf16 *src, size_t n)
@@ -126,12 +130,9 @@ static int init_locked(void)
     if (mode >= 0)
         return mode;
     mode = 0;
-    const char *env = getenv("MUON_BF16");
-    if (env && strcmp(env, "emulate") == 0)
-        return mode;
     /* bf16 matmul without AVX512-BF16 or AMX is oneDNN's slow path */
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    if (isa != dnnl_cpu_isa_avx512_core_bf16 && isa != dnnl_cpu_isa_avx512_core_amx)
+    const muon__machine *mach = muon__machine_get();
+    if (!mach->onednn_bf16 || mach->bf16_emulate)
         return mode;
     if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success)
         return mode;
@@ -337,25 +338,25 @@ static muon_status run_fallback(int ta, int tb, long m, long n, long k, float al
     return MUON_OK;
 }
 
-muon_status muon__gemm_bf16(int ta, int tb, long m, long n, long k, float alpha, const muon__bf16 *A,
-                            const muon__bf16 *B, float beta, float *C, long ldc)
+muon_status muon__be_gemm_bf16(const muon__backend *be, int threads, int ta, int tb, long m,
+                               long n, long k, float alpha, const muon__bf16 *A,
+                               const muon__bf16 *B, float beta, float *C, long ldc)
 {
     if (m <= 0 || n <= 0)
         return MUON_OK;
     /* Small products run on the calling thread alone: waking a second pool
-     * (oneDNN's OpenMP threads beside OpenBLAS's) costs more than they do,
-     * and on 2 cores the two pools' spinning made a 64 x 112 orthogonalization
-     * take 75 ms instead of 0.3 ms. */
-    int nth = omp_in_parallel() || (double)m * (double)n * (double)k < SMALL_PRODUCT
+     * (oneDNN's OpenMP threads beside OpenBLAS's) costs more than they do. */
+    int nth = omp_in_parallel() || threads < 1 ||
+                      (double)m * (double)n * (double)k < be->bf16_one_thread_flops
                   ? 1
-                  : openblas_get_num_threads();
+                  : threads;
     struct key key = {ta != 0, tb != 0, nth, alpha != 1.0f, m, n, k, ldc, beta};
-    if (k > 0) {
+    if (k > 0 && be->kernel[MUON_PRODUCT_GEMM_BF16] == MUON_KERNEL_ONEDNN) {
         /* A primitive splits its work for the thread count it sees when it
          * is built and expects as many when it runs; inside a parallel
          * region the nested team has one thread, so the count is set to
          * the key's (in a parallel region this sets only this thread's
-         * nested count) around both. */
+         * nested count) around both, and restored. */
         int old = omp_get_max_threads();
         if (old != key.nth)
             omp_set_num_threads(key.nth);
@@ -368,4 +369,29 @@ muon_status muon__gemm_bf16(int ta, int tb, long m, long n, long k, float alpha,
             return MUON_OK;
     }
     return run_fallback(ta, tb, m, n, k, alpha, A, B, beta, C, ldc);
+}
+
+muon_status muon__gemm_bf16(int ta, int tb, long m, long n, long k, float alpha, const muon__bf16 *A,
+                            const muon__bf16 *B, float beta, float *C, long ldc)
+{
+    return muon__be_gemm_bf16(muon__backend_default(), muon__caller_threads(), ta, tb, m, n, k,
+                              alpha, A, B, beta, C, ldc);
+}
+
+muon_status muon_gemm_bf16(const muon_backend *be, int ta, int tb, long m, long n, long k,
+                           float alpha, const muon_bf16 *A, const muon_bf16 *B, float beta,
+                           float *C, long ldc, int threads)
+{
+    if (!A || !B || !C)
+        return MUON_ERR_NULL;
+    if (m < 0 || n < 0 || k < 0)
+        return MUON_ERR_SIZE;
+    int inside = omp_in_parallel(), nth = inside || threads < 1 ? 1 : threads;
+    /* the widened path's SGEMM runs on OpenBLAS's count */
+    int old = inside ? 0 : muon__blas_threads_push(nth);
+    muon_status s = muon__be_gemm_bf16(be ? be : muon__backend_default(), nth, ta, tb, m, n, k,
+                                       alpha, A, B, beta, C, ldc);
+    if (!inside)
+        muon__blas_threads_pop(old);
+    return s;
 }

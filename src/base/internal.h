@@ -20,20 +20,14 @@ int muon__all_finite(const float *x, size_t n);
 /* CRC-32 (IEEE) of a byte range, continuing from crc (start with 0). */
 uint32_t muon__crc32(uint32_t crc, const void *data, size_t len);
 
-/* Run BLAS on n threads inside the current scope; returns the old count. */
-int muon__blas_threads_push(int n);
-void muon__blas_threads_pop(int old);
-
 /* For the *_parse / *_name functions of the public enums: the index of
  * name in names[0..n) (-1 when absent or NULL), and names[i] ("unknown"
  * when i is out of range). */
 int muon__name_index(const char *const names[], int n, const char *name);
 const char *muon__name_at(const char *const names[], int n, int i);
 
-/* 1 when OpenBLAS runs its AVX-512 kernels. It runs those of the core it
- * detects, or of the one OPENBLAS_CORETYPE names: some machines set
- * Haswell (AVX2) there, for correct results on CPUs newer than the build
- * knows, and its SGEMM then runs at about half oneDNN's rate. */
+/* 1 when OpenBLAS runs its AVX-512 kernels (the machine description,
+ * src/backend/machine.h). */
 int muon__openblas_avx512(void);
 
 /* 64-byte aligned allocation (free with free()). NULL on failure. */

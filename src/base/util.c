@@ -3,12 +3,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <cblas.h>
 #include <omp.h>
 #include <zlib.h>
 
+#include "backend/machine.h"
 #include "base/internal.h"
 
 int muon__mul_size(long a, long b, size_t *out)
@@ -63,36 +63,12 @@ void muon_set_blas_threads(int n)
 
 int muon__openblas_avx512(void)
 {
-    static int known = -1; /* racing first calls compute the same value */
-    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
-    if (k < 0) {
-        static const char *const wide[] = {"skylakex", "cooperlake", "sapphirerapids"};
-        const char *core = openblas_get_corename();
-        k = 0;
-        for (int i = 0; core && i < 3; i++)
-            k |= strcasecmp(core, wide[i]) == 0;
-        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
-    }
-    return k;
+    return muon__machine_get()->openblas_avx512;
 }
 
 int muon_get_blas_threads(void)
 {
     return openblas_get_num_threads();
-}
-
-int muon__blas_threads_push(int n)
-{
-    int old = openblas_get_num_threads();
-    if (n != old)
-        openblas_set_num_threads(n);
-    return old;
-}
-
-void muon__blas_threads_pop(int old)
-{
-    if (openblas_get_num_threads() != old)
-        openblas_set_num_threads(old);
 }
 
 int muon__name_index(const char *const names[], int n, const char *name)

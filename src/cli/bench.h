@@ -21,6 +21,7 @@ int cli_bench_step(int argc, char **argv);   /* bench_step.c */
 int cli_bench_train(int argc, char **argv);  /* bench_train.c */
 int cli_bench_sgemm(int argc, char **argv);  /* bench_sgemm.c */
 int cli_bench_sizing(int argc, char **argv); /* bench_sizing.c */
+int cli_bench_backend(int argc, char **argv); /* bench_backend.c */
 
 /* ------------------------------------------------------------- helpers */
 

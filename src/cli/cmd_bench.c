@@ -22,6 +22,7 @@ static const bench_entry benches[] = {
     {"train", cli_bench_train, "GPT training throughput (tokens/s), phase split and memory"},
     {"sgemm", cli_bench_sgemm, "the machine's own SGEMM rate (GFLOP/s)"},
     {"sizing", cli_bench_sizing, "GEMM and orthogonalization GFLOP/s against model width"},
+    {"backend", cli_bench_backend, "the backend table chosen for this machine (nothing timed)"},
 };
 #define N_BENCHES ((int)(sizeof benches / sizeof benches[0]))
 

@@ -19,7 +19,7 @@ static const command commands[] = {
     {"sample", cli_sample, "generate text from a checkpoint"},
     {"ckpt-diff", cli_ckpt_diff, "largest parameter difference between two checkpoints"},
     {"ortho", cli_ortho, "orthogonalize a matrix from a .npy file"},
-    {"bench", cli_bench, "benchmarks: bench ortho|step|train|sgemm|sizing"},
+    {"bench", cli_bench, "benchmarks: bench ortho|step|train|sgemm|sizing|backend"},
     /* a new subcommand: one row here, its declaration in cli.h */
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
@@ -49,21 +49,29 @@ static int unknown(const char *name)
     return 2;
 }
 
-/* libgomp's idle threads spin for a long time by default. Next to
- * OpenBLAS's own threads, or on a machine with other work, that spinning
- * takes the cores the work needs: measured 1,900 tokens/s training at 2
- * threads on a loaded 2-core machine against 6,900 with a short spin.
- * libgomp reads its settings when it loads, before main, so the command
+/* libgomp's idle threads spin for a long time by default, taking the
+ * cores that OpenBLAS's threads or other programs need (docs/bench.md).
+ * libgomp reads its settings once, when it loads, before main, and has no
+ * call to change them later, so the command alone (never the library)
  * sets a short spin and starts itself again, unless the user chose a wait
- * policy. The library itself changes nothing: its callers decide. */
+ * policy. The second start removes the two variables again: libgomp has
+ * read them, and the programs the command runs see the user's environment
+ * unchanged. */
+#define SPIN_MARK "MUON_SHORT_SPIN_SET"
 static void prefer_short_spin(char **argv)
 {
+    if (getenv(SPIN_MARK)) {
+        unsetenv("GOMP_SPINCOUNT");
+        unsetenv(SPIN_MARK);
+        return;
+    }
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
         return;
-    if (setenv("GOMP_SPINCOUNT", "1000", 1) != 0)
-        return;
-    execv("/proc/self/exe", argv);
-    /* exec failed (no /proc): go on with the defaults */
+    if (setenv("GOMP_SPINCOUNT", "1000", 1) == 0 && setenv(SPIN_MARK, "1", 1) == 0)
+        execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): go on with the defaults, environment as given */
+    unsetenv("GOMP_SPINCOUNT");
+    unsetenv(SPIN_MARK);
 }
 
 int main(int argc, char **argv)

@@ -312,16 +312,16 @@ muon_status gpt_set_precision(gpt_model *m, muon_precision p)
         size_t na, nb, nw;
         nn_mixed_sizes(N, 4 * D, widest, widest * D, &na, &nb, &nw);
         /* sizes were checked against the activations, which are larger */
-        size_t bytes = (na + nb + nw) * sizeof(muon__bf16) + 3 * 64;
+        size_t bytes = (na + nb + nw) * sizeof(muon_bf16) + 3 * 64;
         void *mem = malloc(bytes);
         if (!mem)
             return MUON_ERR_NOMEM;
         char *q = mem;
-        m->mx.a = (muon__bf16 *)q;
-        q += (na * sizeof(muon__bf16) + 63) & ~(size_t)63;
-        m->mx.b = (muon__bf16 *)q;
-        q += (nb * sizeof(muon__bf16) + 63) & ~(size_t)63;
-        m->mx.w = (muon__bf16 *)q;
+        m->mx.a = (muon_bf16 *)q;
+        q += (na * sizeof(muon_bf16) + 63) & ~(size_t)63;
+        m->mx.b = (muon_bf16 *)q;
+        q += (nb * sizeof(muon_bf16) + 63) & ~(size_t)63;
+        m->mx.w = (muon_bf16 *)q;
         m->mx.na = na;
         m->mx.nb = nb;
         m->mx.nw = nw;

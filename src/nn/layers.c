@@ -5,13 +5,11 @@
  * the thread count and no atomics are needed. */
 #include "nn/layers.h"
 
-#include <cblas.h>
-#include <dnnl.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
-#include "base/internal.h"
+#include "muon.h"
 
 /* Columns per block in column-parallel reductions: one cache line. */
 #define COLS 16
@@ -101,76 +99,14 @@ void nn_rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x
     }
 }
 
-/* Which library runs a product. The linear layers' shapes have a small K
- * or a small N (the model width); there oneDNN's SGEMM runs up to 1.5x
- * faster than OpenBLAS's on one thread (measured: 1.18x over a whole layer
- * of the default model, 1.04x over the d = 512 model's), as it writes C
- * directly where OpenBLAS first clears it for beta = 0. The exception is a
- * weight gradient op(A) = A^T with more than 512 rows (d = 512's fc and
- * qkv), where OpenBLAS's AVX-512 kernels are 1.1-1.4x faster (an Intel
- * Xeon; an AMD EPYC, Zen 5); its AVX2 kernels were 1.5-1.7x slower than
- * oneDNN there (the EPYC with OPENBLAS_CORETYPE=Haswell), so oneDNN runs
- * them. The choice depends on the product's shape and the machine, never
- * on the thread count, and each library gives every element the same bits
- * whatever block of rows it computes (checked over row splits of the
- * models' shapes, and by tests/test_nn.c across thread counts), so results
- * do not depend on the thread count. */
-static int use_dnnl(int ta, int M)
-{
-    return !ta || M <= 512 || !muon__openblas_avx512();
-}
-
-/* One product on the calling thread alone (OpenBLAS: on its current thread
- * count, set to 1 by the caller inside parallel regions). */
-static void sgemm1(int dn, int ta, int tb, int M, int N, int K, const float *A, int lda,
-                   const float *B, int ldb, float beta, float *C, int ldc)
-{
-    if (dn) {
-        /* oneDNN sizes its own parallelism by the OpenMP thread count:
-         * one, whether or not this is inside a parallel region */
-        int saved = omp_get_max_threads(), outer = saved > 1 && !omp_in_parallel();
-        if (outer)
-            omp_set_num_threads(1);
-        dnnl_status_t s = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, A, lda, B,
-                                     ldb, beta, C, ldc);
-        if (outer)
-            omp_set_num_threads(saved);
-        if (s == dnnl_success)
-            return;
-    }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
-                N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
-}
-
-/* Row-major C (M, N) = op(A) op(B) + beta C, with the M rows of C split
- * into one contiguous block per OpenMP thread, each block one
- * single-threaded product. One pool does everything: OpenBLAS's own
- * threads would otherwise wake on every call and fight the OpenMP pool for
- * the same cores. Each element of C is one product's dot over the whole K,
- * computed the same way whatever the block, so the split does not change
- * results. A small product runs whole on the calling thread. */
+/* The products go to the library's muon_sgemm on the default backend,
+ * which picks the kernel from the product's shape and the machine (never
+ * from the thread count) and splits C's rows over OpenMP's threads, so
+ * results do not depend on the thread count. */
 static void sgemm_rows(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
                        int ldb, float beta, float *C, int ldc)
 {
-    int nth = omp_get_max_threads(), dn = use_dnnl(ta, M);
-    if (nth < 2 || omp_in_parallel() || (size_t)M * N * K < 64 * (size_t)NN_PAR_MIN ||
-        M < 32 * nth) {
-        sgemm1(dn, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    int old = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-#pragma omp parallel num_threads(nth)
-    {
-        int n = omp_get_num_threads(), i = omp_get_thread_num();
-        int per = (M + n - 1) / n;
-        per = (per + 15) / 16 * 16; /* whole micro-kernel tiles */
-        int m0 = i * per, m1 = m0 + per < M ? m0 + per : M;
-        if (m0 < m1)
-            sgemm1(dn, ta, tb, m1 - m0, N, K, ta ? A + m0 : A + (size_t)m0 * lda, lda, B, ldb,
-                   beta, C + (size_t)m0 * ldc, ldc);
-    }
-    openblas_set_num_threads(old);
+    muon_sgemm(NULL, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, omp_get_max_threads());
 }
 
 void nn_linear_forward(float *y, const float *x, const float *W, int N, int in, int out, int add)

@@ -1,5 +1,5 @@
 /* The linear layer in mixed precision: bf16 operands, fp32 accumulation and
- * fp32 outputs, master weights and gradients (src/base/bf16.h). Operands
+ * fp32 outputs, master weights and gradients (muon_gemm_bf16). Operands
  * are rounded to bf16 per call into caller-owned scratch, so nothing but
  * that scratch is kept beside the fp32 model. */
 #ifndef MUON_NN_LINEAR_MIXED_H
@@ -7,12 +7,12 @@
 
 #include <stddef.h>
 
-#include "base/bf16.h"
+#include "muon.h"
 
 typedef struct {
-    muon__bf16 *a; /* the activation operand: x, or dy^T's x in the backward */
-    muon__bf16 *b; /* dy */
-    muon__bf16 *w; /* the weight */
+    muon_bf16 *a; /* the activation operand: x, or dy^T's x in the backward */
+    muon_bf16 *b; /* dy */
+    muon_bf16 *w; /* the weight */
     size_t na, nb, nw; /* capacities in elements */
 } nn_mixed_scratch;
 

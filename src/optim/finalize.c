@@ -188,7 +188,9 @@ muon_status muon_opt_finalize(muon_opt *opt)
         return MUON_ERR_NULL;
     if (opt->finalized)
         return muon__opt_fail(opt, MUON_ERR_STATE, "optimizer is already finalized");
-    muon_status s = layout_state(opt);
+    muon_status s = muon__backend_init(&opt->be, opt->backend_kind, opt->threads);
+    if (s == MUON_OK)
+        s = layout_state(opt);
     if (s == MUON_OK)
         s = make_plan(opt);
     if (s == MUON_OK)
@@ -202,6 +204,19 @@ muon_status muon_opt_finalize(muon_opt *opt)
               "(%d OpenMP threads, BLAS on 1), %d split by elements",
               opt->n_params, opt->plan.n_alone, opt->threads, opt->plan.n_shared,
               opt->plan.shared_threads, opt->plan.n_wide);
+    muon__opt_ok(opt);
+    return MUON_OK;
+}
+
+muon_status muon_opt_set_backend(muon_opt *opt, muon_backend_kind kind)
+{
+    if (!opt)
+        return MUON_ERR_NULL;
+    if (opt->finalized)
+        return muon__opt_fail(opt, MUON_ERR_STATE, "the backend is chosen before finalize");
+    if ((int)kind < 0 || kind >= MUON_BACKEND_KIND_COUNT)
+        return muon__opt_fail(opt, MUON_ERR_ARG, "unknown backend kind %d", (int)kind);
+    opt->backend_kind = kind;
     muon__opt_ok(opt);
     return MUON_OK;
 }

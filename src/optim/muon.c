@@ -8,9 +8,10 @@
 #include "optim/optim.h"
 #include "ortho/ortho.h"
 
-muon_status muon__muon_update(const muon_opt_config *cfg, muon__param *p, double lr, void *work,
-                              size_t work_bytes)
+muon_status muon__muon_update(const muon_opt *opt, muon__param *p, double lr, int threads,
+                              void *work, size_t work_bytes)
 {
+    const muon_opt_config *cfg = &opt->cfg;
     const size_t n = p->n;
     const float mu = (float)cfg->momentum;
     const float *restrict g = p->g;
@@ -33,7 +34,7 @@ muon_status muon__muon_update(const muon_opt_config *cfg, muon__param *p, double
             nb[i] = mu * m[i] + g[i];
     }
     /* same_bits: the thread plan must not change the rounding (step.c) */
-    muon_status s = muon__orthogonalize(&cfg->ortho, nb, nb, p->rows, p->cols,
+    muon_status s = muon__orthogonalize(&opt->be, threads, &cfg->ortho, nb, nb, p->rows, p->cols,
                                         (char *)work + nbytes, work_bytes - nbytes, 1);
     if (s != MUON_OK)
         return s;

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "backend/backend.h"
 #include "base/internal.h"
 
 #define MUON__NAME_MAX 127 /* bytes, without the terminating NUL */
@@ -71,6 +72,8 @@ struct muon_opt {
     void **work;  /* one workspace per thread: N buffer, then ortho workspace */
     size_t *work_bytes;
     muon__plan plan;
+    muon_backend_kind backend_kind; /* chosen before finalize */
+    muon__backend be;               /* built at finalize */
     char err[512];
 };
 
@@ -91,12 +94,13 @@ static inline size_t muon__round16(size_t n)
 
 /* Muon rule for one parameter (muon.c), lr the multiplied learning rate.
  * work (64-byte aligned, work_bytes long) holds N in its first
- * muon__round16(p->n) floats and the ortho workspace after them. A
+ * muon__round16(p->n) floats and the ortho workspace after them; the
+ * products run on the optimizer's backend and `threads` threads. A
  * non-finite gradient makes N non-finite, which the orthogonalization
  * refuses (MUON_ERR_NONFINITE) before anything is written: weights and
  * momentum change only when it returns MUON_OK. */
-muon_status muon__muon_update(const muon_opt_config *cfg, muon__param *p, double lr, void *work,
-                              size_t work_bytes);
+muon_status muon__muon_update(const muon_opt *opt, muon__param *p, double lr, int threads,
+                              void *work, size_t work_bytes);
 
 /* AdamW coefficients for one step of one parameter (adamw.c). */
 typedef struct {

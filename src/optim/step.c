@@ -5,8 +5,10 @@
  * dominate the cost one at a time with BLAS on all threads; phase 2 spreads
  * the remaining parameters over OpenMP threads (dynamic schedule, largest
  * first) with BLAS on one thread; phase 3 splits big elementwise (AdamW)
- * parameters by elements. openblas_set_num_threads is process-global, so it
- * is set before each phase, never inside a parallel region.
+ * parameters by elements. The kernels get each phase's thread count as an
+ * argument; OpenBLAS's count is process-wide (0.3.21 has no per-call
+ * one), so it is set before each phase, never inside a parallel region,
+ * and restored to the caller's value after it.
  *
  * Determinism: each parameter is updated by exactly one thread (or, in
  * phase 3, each element by one thread with arithmetic that does not depend
@@ -44,8 +46,8 @@ static void finish(muon__param *p, muon_status s)
 }
 
 /* One whole parameter on the calling thread. */
-static void run_one(const muon_opt *opt, muon__param *p, const step_lrs *lrs, void *work,
-                    size_t work_bytes)
+static void run_one(const muon_opt *opt, muon__param *p, const step_lrs *lrs, int threads,
+                    void *work, size_t work_bytes)
 {
     /* A Muon parameter skips the separate pass over G: a non-finite G
      * makes N non-finite, which muon_orthogonalize refuses
@@ -58,7 +60,7 @@ static void run_one(const muon_opt *opt, muon__param *p, const step_lrs *lrs, vo
     muon_status s = MUON_ERR_UNSUPPORTED;
     switch (p->rule) {
     case MUON__RULE_MUON:
-        s = muon__muon_update(&opt->cfg, p, lrs->muon_lr, work, work_bytes);
+        s = muon__muon_update(opt, p, lrs->muon_lr, threads, work, work_bytes);
         break;
     case MUON__RULE_ADAMW: {
         muon__adamw_coef c;
@@ -175,7 +177,7 @@ muon_status muon_opt_step(muon_opt *opt, double lr_mult)
     if (pl->n_alone > 0) {
         int old = muon__blas_threads_push(T);
         for (int k = 0; k < pl->n_alone; k++)
-            run_one(opt, &opt->params[pl->alone[k]], &lrs, opt->work[0], opt->work_bytes[0]);
+            run_one(opt, &opt->params[pl->alone[k]], &lrs, T, opt->work[0], opt->work_bytes[0]);
         muon__blas_threads_pop(old);
     }
     if (pl->n_shared > 0) {
@@ -184,7 +186,7 @@ muon_status muon_opt_step(muon_opt *opt, double lr_mult)
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
         for (int k = 0; k < pl->n_shared; k++) {
             int t = omp_get_thread_num();
-            run_one(opt, &opt->params[pl->shared[k]], &lrs, opt->work[t], opt->work_bytes[t]);
+            run_one(opt, &opt->params[pl->shared[k]], &lrs, 1, opt->work[t], opt->work_bytes[t]);
         }
         muon__blas_threads_pop(old);
     }

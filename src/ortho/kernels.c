@@ -3,24 +3,13 @@
  * place as the transpose of a wide one: its Gram matrix is X^T X (SYRK with
  * Trans) and S X becomes X S (a GEMM from the right), so no transposed copy
  * is ever made. Symmetric matrices are produced with SYRK (half the flops
- * of a GEMM), on OpenBLAS: oneDNN has none, and row panels of X X^T through
- * its SGEMM were slower. The mirror that turns a SYRK triangle into a full
- * matrix is a tiled in-register transpose.
- *
- * The general products (S X, X <- Q X and Gram NS's symmetric m x m
- * products, operands full) go to oneDNN's SGEMM. Against OpenBLAS on one
- * thread it ran Gram NS's 1.03-1.14x (applies) and 1.1-1.4x (row panels)
- * faster at m = 768 and 1024 on an Intel Xeon, where OpenBLAS's SYMM ran
- * as fast as its GEMM; on an AMD EPYC (Zen 5) with OpenBLAS told to use
- * its Haswell kernels (OPENBLAS_CORETYPE), S X ran 1.3-1.4x faster over a
- * whole NS orthogonalization than with OpenBLAS's SYMM, and no slower with
- * OpenBLAS's own AVX-512 kernels. On more than one thread the split mode
- * (below, set in ortho.c) keeps OpenBLAS on one thread. */
+ * of a GEMM); the mirror that turns a SYRK triangle into a full matrix is a
+ * tiled in-register transpose. Which library runs each product, the panel
+ * counts and the thread split come from the backend's table
+ * (src/backend/table.c; the measurements behind it: docs/bench.md). */
 #include <math.h>
 #include <string.h>
 
-#include <cblas.h>
-#include <dnnl.h>
 #include <omp.h>
 
 #include "ortho/ortho.h"
@@ -33,6 +22,8 @@ muon__view muon__view_of(long rows, long cols)
     v.n = v.tall ? rows : cols;
     v.split = 0;
     v.panels = 0;
+    v.be = muon__backend_default();
+    v.threads = 1;
     return v;
 }
 
@@ -117,10 +108,9 @@ static void tile_row(float *a, const float *b, float alpha, long m, long mt, lon
 
 void muon__mirror_upper_add(float *a, const float *b, float alpha, long m)
 {
-    /* One thread: a second one (OpenMP) measured at most 20% faster on
-     * these memory-bound passes and made its idle spinning slow the
-     * OpenBLAS products that follow (1.5x at 1024 x 4096, 2 threads)
-     * for callers that leave GOMP_SPINCOUNT at its default. */
+    /* One thread: these passes are memory-bound, and a second OpenMP
+     * thread's idle spinning afterwards slows the OpenBLAS products that
+     * follow for callers that leave GOMP_SPINCOUNT at its default. */
     const long mt = m - m % TILE;
     for (long ib = 0; ib < mt; ib += TILE)
         tile_row(a, b, alpha, m, mt, ib);
@@ -133,28 +123,14 @@ void muon__mirror_upper(float *a, long m)
     muon__mirror_upper_add(a, NULL, 0.0f, m);
 }
 
-/* Row-major C (M x N) = alpha op(A) op(B) + beta C on oneDNN, or on
- * OpenBLAS if oneDNN fails (muon__sgemm's comment). */
+/* Row-major C (M x N) = alpha op(A) op(B) + beta C on the backend's GEMM:
+ * the split's threads, or the call's as for the SYRKs around it. */
 static void gemm(const muon__view *v, int ta, int tb, long M, long N, long K, float alpha,
                  const float *a, long lda, const float *b, long ldb, float beta, float *c,
                  long ldc)
 {
-    /* oneDNN sizes its parallelism by OpenMP's thread count: make it the
-     * split's, or OpenBLAS's as for the SYRKs around it (inside an OpenMP
-     * region it runs on the calling thread alone) */
-    int saved = omp_get_max_threads(), want = saved;
-    if (!omp_in_parallel())
-        want = v->split > 1 ? v->split : openblas_get_num_threads();
-    if (want != saved)
-        omp_set_num_threads(want);
-    dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, a, lda, b, ldb,
-                                  beta, c, ldc);
-    if (want != saved)
-        omp_set_num_threads(saved);
-    if (st == dnnl_success)
-        return;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)M, (int)N, (int)K, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    muon__be_gemm(v->be, MUON_PRODUCT_GEMM, v->split > 1 ? v->split : v->threads, ta, tb, M, N,
+                  K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* SYRK by panels (v->panels > 1, set by ortho.c): row panels of the upper
@@ -165,9 +141,8 @@ static void gemm(const muon__view *v, int ta, int tb, long M, long N, long K, fl
  *   panels are spread over T OpenMP threads and the general products run
  *   on oneDNN with T OpenMP threads, so OpenBLAS's own threads never run
  *   and the two thread pools never take turns on the cores;
- * - OpenBLAS on AVX2 kernels (muon__openblas_avx512() = 0): its SYRK then
- *   runs at about half oneDNN's GEMM rate, and the GEMMs of the panels,
- *   most of the triangle, run at oneDNN's.
+ * - the backend's syrk_panels (OpenBLAS on AVX2 kernels): the GEMMs of
+ *   the panels, most of the triangle, run at oneDNN's rate.
  * The panels are a function of m and v->panels only, and each is computed
  * on one thread, so the bits do not depend on how many threads share
  * them. */
@@ -186,23 +161,20 @@ static void syrk_panels(const muon__view *v, int trans, long m, long k, float al
     }
     lo[++n] = m;
     const int nth = v->split > 1 && !omp_in_parallel() ? v->split : 1;
-    int old = openblas_get_num_threads();
-    if (nth > 1 && old != 1)
-        openblas_set_num_threads(1);
+    int old = nth > 1 ? muon__blas_threads_push(1) : 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (nth > 1)
     for (int i = 0; i < n; i++) {
         long r0 = lo[i], rows = lo[i + 1] - lo[i];
         /* rows r0.. of op(X): X's rows (X m x k), or its columns (X k x m) */
         const float *xi = trans ? x + r0 : x + r0 * ldx;
         const float *xr = trans ? x + r0 + rows : x + (r0 + rows) * ldx;
-        cblas_ssyrk(CblasRowMajor, CblasUpper, trans ? CblasTrans : CblasNoTrans, (int)rows,
-                    (int)k, alpha, xi, (int)ldx, 0.0f, a + r0 * m + r0, (int)m);
+        muon__be_syrk(trans, rows, k, alpha, xi, ldx, a + r0 * m + r0, m);
         if (r0 + rows < m)
             gemm(v, trans, !trans, rows, m - r0 - rows, k, alpha, xi, ldx, xr, ldx, 0.0f,
                  a + r0 * m + r0 + rows, m);
     }
-    if (nth > 1 && old != 1)
-        openblas_set_num_threads(old);
+    if (nth > 1)
+        muon__blas_threads_pop(old);
 }
 
 /* Upper triangle of A (m x m) = alpha op(X) op(X)^T, op(X) m x k: X itself
@@ -214,8 +186,7 @@ static void syrk_upper(const muon__view *v, int trans, long m, long k, float alp
         syrk_panels(v, trans, m, k, alpha, x, ldx, a);
         return;
     }
-    cblas_ssyrk(CblasRowMajor, CblasUpper, trans ? CblasTrans : CblasNoTrans, (int)m, (int)k,
-                alpha, x, (int)ldx, 0.0f, a, (int)m);
+    muon__be_syrk(trans, m, k, alpha, x, ldx, a, m);
 }
 
 void muon__gram(const muon__view *v, const float *x, float *a, float alpha)

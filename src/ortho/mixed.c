@@ -68,19 +68,19 @@ muon_status muon__mixed_run(const muon_ortho_config *cfg, const muon__view *v, f
     for (int step = 0; step < muon__bf16_steps(cfg) && st == MUON_OK; step++) {
         muon__poly p;
         muon__ortho_step_poly(cfg, step, &p);
-        muon__to_bf16(xb, *cur, mn);
+        muon__to_bf16_t(xb, *cur, mn, v->threads);
         /* A = X X^T of the wide view; a tall X is stored n x m, so X^T X */
         if (v->tall)
-            st = muon__gemm_bf16(1, 0, m, m, n, 1.0f, xb, xb, 0.0f, a, m);
+            st = muon__be_gemm_bf16(v->be, v->threads, 1, 0, m, m, n, 1.0f, xb, xb, 0.0f, a, m);
         else
-            st = muon__gemm_bf16(0, 1, m, m, n, 1.0f, xb, xb, 0.0f, a, m);
+            st = muon__be_gemm_bf16(v->be, v->threads, 0, 1, m, m, n, 1.0f, xb, xb, 0.0f, a, m);
         if (st != MUON_OK)
             break;
         if (p.deg == 2) { /* S = q0 I + q1 A + q2 A A */
             /* A A unscaled into t, the rest in one pass: oneDNN's AMX
              * kernel takes no runtime scale with an accumulating C */
-            muon__to_bf16(ab, a, mm);
-            st = muon__gemm_bf16(0, 0, m, m, m, 1.0f, ab, ab, 0.0f, t, m);
+            muon__to_bf16_t(ab, a, mm, v->threads);
+            st = muon__be_gemm_bf16(v->be, v->threads, 0, 0, m, m, m, 1.0f, ab, ab, 0.0f, t, m);
             float q0 = (float)p.q[0], q1 = (float)p.q[1], q2 = (float)p.q[2];
             for (size_t i = 0; i < mm; i++)
                 s[i] = q1 * a[i] + q2 * t[i];
@@ -91,11 +91,11 @@ muon_status muon__mixed_run(const muon_ortho_config *cfg, const muon__view *v, f
         }
         if (st != MUON_OK)
             break;
-        muon__to_bf16(sb, s, mm);
+        muon__to_bf16_t(sb, s, mm, v->threads);
         if (v->tall) /* X S, n x m */
-            st = muon__gemm_bf16(0, 0, n, m, m, 1.0f, xb, sb, 0.0f, *nxt, m);
+            st = muon__be_gemm_bf16(v->be, v->threads, 0, 0, n, m, m, 1.0f, xb, sb, 0.0f, *nxt, m);
         else
-            st = muon__gemm_bf16(0, 0, m, n, m, 1.0f, sb, xb, 0.0f, *nxt, n);
+            st = muon__be_gemm_bf16(v->be, v->threads, 0, 0, m, n, m, 1.0f, sb, xb, 0.0f, *nxt, n);
         float *tmp = *cur;
         *cur = *nxt;
         *nxt = tmp;

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
 #include <omp.h>
 
 #include "base/internal.h"
@@ -115,37 +114,39 @@ static void aol_rescale(const muon__view *v, float *x, float *a, float *s, doubl
     }
 }
 
-/* How the products run (kernels.c): SYRKs on OpenBLAS, the rest on
- * oneDNN. On T > 1 BLAS threads a public call uses the split mode: SYRKs
- * as row panels over T OpenMP threads with single-threaded OpenBLAS,
- * oneDNN's products on T threads, so OpenBLAS's thread pool and OpenMP's
- * never take turns (when they did, each slowed the other: oneDNN's
- * products on two threads beside OpenBLAS's threaded SYRKs made the
- * iteration 1.1-1.4x slower than OpenBLAS alone, on an Intel Xeon). On an
- * AMD EPYC (Zen 5) with OpenBLAS on its Haswell kernels the split mode ran
- * two threads 1.55-1.85x faster than OpenBLAS's threads (its AVX-512
- * kernels: as fast). With OpenBLAS on AVX2 kernels, a SYRK of m >= 256 goes
- * by panels on one thread too: their GEMMs run at oneDNN's AVX-512 rate.
- * With same_bits (the optimizer's promise of results that do not depend on
- * the thread count) the panels do not depend on the thread count (8, or
- * none), and SYRKs without panels run on OpenBLAS's threads. */
+/* The panels and the thread split of one call, from the backend's table.
+ * On T > 1 threads the split mode runs SYRKs as row panels over T OpenMP
+ * threads with single-threaded OpenBLAS and oneDNN's products on T
+ * threads, so OpenBLAS's thread pool and OpenMP's never take turns. The
+ * table's syrk_panels (OpenBLAS on AVX2 kernels) sends large SYRKs by
+ * panels on one thread too. With same_bits (the optimizer's promise of
+ * results that do not depend on the thread count) the panels do not depend
+ * on the thread count, and SYRKs without panels run on OpenBLAS's
+ * threads. */
 static void plan_view(muon__view *v, int same_bits)
 {
-    int t = omp_in_parallel() ? 1 : openblas_get_num_threads();
-    int narrow = v->m >= 256 && !muon__openblas_avx512();
-    if (same_bits) {
-        v->panels = narrow ? 8 : 0;
+    const muon__backend *be = v->be;
+    int t = omp_in_parallel() ? 1 : v->threads;
+    int fixed = be->syrk_panels > 0 && v->m >= be->syrk_panel_min ? be->syrk_panels : 0;
+    if (!be->split) {
+        v->split = 0;
+        v->panels = fixed;
+    } else if (same_bits) {
+        v->panels = fixed;
         v->split = v->panels && t > 1 ? t : 0;
     } else {
         v->split = t > 1 ? t : 0;
-        v->panels = t > 1 ? 4 * t : narrow ? 8 : 0;
+        v->panels = t > 1 ? be->split_panels_per_thread * t : fixed;
     }
 }
 
-static muon_status iterate(const muon_ortho_config *c, const float *in, float *out, long rows,
-                           long cols, float *base, double sumsq, int same_bits)
+static muon_status iterate(const muon__backend *be, int threads, const muon_ortho_config *c,
+                           const float *in, float *out, long rows, long cols, float *base,
+                           double sumsq, int same_bits)
 {
     muon__view v = muon__view_of(rows, cols);
+    v.be = be;
+    v.threads = threads;
     plan_view(&v, same_bits);
     size_t n = (size_t)rows * (size_t)cols, mmf = round16((size_t)v.m * (size_t)v.m);
     float *other = base;
@@ -182,11 +183,28 @@ static muon_status iterate(const muon_ortho_config *c, const float *in, float *o
 muon_status muon_orthogonalize(const muon_ortho_config *cfg, const float *in, float *out,
                                long rows, long cols, void *work, size_t work_bytes)
 {
-    return muon__orthogonalize(cfg, in, out, rows, cols, work, work_bytes, 0);
+    return muon__orthogonalize(muon__backend_default(), muon__caller_threads(), cfg, in, out,
+                               rows, cols, work, work_bytes, 0);
 }
 
-muon_status muon__orthogonalize(const muon_ortho_config *cfg, const float *in, float *out,
-                                long rows, long cols, void *work, size_t work_bytes, int same_bits)
+muon_status muon_orthogonalize_on(const muon_backend *be, const muon_ortho_config *cfg,
+                                  const float *in, float *out, long rows, long cols, void *work,
+                                  size_t work_bytes)
+{
+    if (!be)
+        return muon_orthogonalize(cfg, in, out, rows, cols, work, work_bytes);
+    if (omp_in_parallel())
+        return muon__orthogonalize(be, 1, cfg, in, out, rows, cols, work, work_bytes, 0);
+    int old = muon__blas_threads_push(be->threads);
+    muon_status s =
+        muon__orthogonalize(be, be->threads, cfg, in, out, rows, cols, work, work_bytes, 0);
+    muon__blas_threads_pop(old);
+    return s;
+}
+
+muon_status muon__orthogonalize(const muon__backend *be, int threads, const muon_ortho_config *cfg,
+                                const float *in, float *out, long rows, long cols, void *work,
+                                size_t work_bytes, int same_bits)
 {
     if (!cfg || !in || !out)
         return MUON_ERR_NULL;
@@ -216,7 +234,7 @@ muon_status muon__orthogonalize(const muon_ortho_config *cfg, const float *in, f
     if (c.method == MUON_ORTHO_SVD)
         st = muon__svd_polar(in, out, rows, cols, base);
     else
-        st = iterate(&c, in, out, rows, cols, base, sumsq, same_bits);
+        st = iterate(be, threads, &c, in, out, rows, cols, base, sumsq, same_bits);
     free(owned);
     return st;
 }

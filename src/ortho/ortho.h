@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "backend/backend.h"
 #include "muon.h"
 
 #define MUON__POLY_MAX_DEG 5
@@ -18,11 +19,14 @@ typedef struct {
     double q[MUON__POLY_MAX_DEG + 1]; /* p(A) = sum_{j=0..deg} q[j] A^j */
 } muon__poly;
 
-/* muon_orthogonalize, with same_bits = 1 giving the same bits whatever
- * OpenBLAS's thread count (0: the fastest libraries for that count, whose
- * last bits can differ between one thread and more; see ortho.c). */
-muon_status muon__orthogonalize(const muon_ortho_config *cfg, const float *in, float *out,
-                                long rows, long cols, void *work, size_t work_bytes, int same_bits);
+/* muon_orthogonalize on backend be and `threads` threads (one inside a
+ * parallel region), with OpenBLAS's count already set to threads by the
+ * caller. same_bits = 1 gives the same bits whatever the thread count (0:
+ * the fastest libraries for that count, whose last bits can differ
+ * between one thread and more; see ortho.c). */
+muon_status muon__orthogonalize(const muon__backend *be, int threads, const muon_ortho_config *cfg,
+                                const float *in, float *out, long rows, long cols, void *work,
+                                size_t work_bytes, int same_bits);
 
 /* cfg with every "0 selects the default" field replaced by its value and
  * MUON_ORTHO_AUTO resolved for a rows x cols matrix. cfg must be valid. */
@@ -49,6 +53,8 @@ typedef struct {
     int tall;  /* 1 when rows > cols */
     int split;  /* > 1: threads for the kernels' own split (see kernels.c) */
     int panels; /* > 1: SYRKs by this many row panels (see kernels.c) */
+    const muon__backend *be; /* the table the products follow */
+    int threads;             /* the call's thread count */
 } muon__view;
 
 muon__view muon__view_of(long rows, long cols);
@@ -58,9 +64,9 @@ void muon__gram(const muon__view *v, const float *x, float *a, float alpha);
 /* y = s x in the wide view (x S for a tall one); s m x m with both
  * triangles, through muon__sgemm. y must not overlap x. */
 void muon__apply_full(const muon__view *v, const float *s, const float *x, float *y);
-/* Row-major C (M x N) = A op(B) + beta C, op(B) = B^T when tb: oneDNN's
- * SGEMM, on v->split threads when set, else on OpenBLAS's thread count
- * (one thread inside an OpenMP region); OpenBLAS's if oneDNN fails. */
+/* Row-major C (M x N) = A op(B) + beta C, op(B) = B^T when tb: the
+ * backend's GEMM, on v->split threads when set, else on v->threads (one
+ * thread inside an OpenMP region). */
 void muon__sgemm(const muon__view *v, int tb, long M, long N, long K, const float *a, long lda,
                  const float *b, long ldb, float beta, float *c, long ldc);
 /* Copy the upper triangle of a row-major m x m matrix into the lower. */

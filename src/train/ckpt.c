@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "base/internal.h"
+#include "io/crc32.h"
 
 static int put(FILE *f, const void *p, size_t n, uLong *crc)
 {
@@ -98,7 +98,7 @@ int ckpt_read(const char *path, ckpt_file *out, char *err, size_t errcap)
         memcpy(&crc_stored, buf + len - 4, 4);
         if (version != CKPT_VERSION)
             why = "unsupported checkpoint version";
-        else if (muon__crc32(0, buf, len - 4) != crc_stored)
+        else if (io_crc32(0, buf, len - 4) != crc_stored)
             why = "checksum mismatch: the file is truncated or corrupted";
         else if (count > CKPT_MAX_SECTIONS)
             why = "too many sections";

@@ -13,7 +13,7 @@
 
 #include <omp.h>
 
-#include "base/internal.h"
+#include "io/crc32.h"
 #include "data/data.h"
 #include "train/metrics.h"
 #include "train/train.h"
@@ -43,7 +43,7 @@ static double now_s(void)
 
 static uint32_t tokens_crc(const data_tokens *t)
 {
-    return muon__crc32(0, t->ids, t->n * sizeof(int32_t));
+    return io_crc32(0, t->ids, t->n * sizeof(int32_t));
 }
 
 static int make_dir(const char *path, char *err, size_t errcap)
