@@ -1,14 +1,14 @@
-#!/usr/bin/python3
-"""PyTorch peer, figure 1 of issue 4: plain float32 Newton-Schulz with the
-polar-express coefficients (see peer_common.orthogonalize); --dtype bf16
-runs it in bfloat16.
+#!/usr/bin/env python3
+"""PyTorch peer, figure 1: plain float32 Newton-Schulz with the polar-express
+coefficients, written as torch.optim.Muon writes its NS (see
+peer_common.orthogonalize); --dtype bf16 runs it in bfloat16.
 
-    /usr/bin/python3 bench/peer_ortho.py --shape 1024x4096 --threads 2 \
+    build/bench-venv/bin/python bench/peer_ortho.py --shape 1024x4096 --threads 2 \
         --steps 5 --repeats 10 --json
 
 prints one JSON object per shape (--shape may be repeated; default: the
 four shapes of the issue) with keys shape, method ("torch-ns"), coeffs,
-steps, threads, ms (median over repeats after warm-up), gflops (nominal plain
+steps, threads, torch (its version), ms (median over repeats after warm-up), gflops (nominal plain
 NS flops / median time, see peer_common.ns_flops), ortho_err (max |s_i - 1|
 of the output, singular values from a float64 SVD), s_min, s_max, dtype
 and blas_threads (OpenBLAS pool size in effect, see peer_common.set_threads).
@@ -56,6 +56,7 @@ def bench_shape(rows, cols, args, G=None):
         "coeffs": "polar-express",
         "steps": args.steps,
         "threads": args.threads,
+        "torch": torch.__version__,
         "blas_threads": args.blas_threads,
         "dtype": args.dtype,
         "ms": round(ms, 4),
@@ -75,8 +76,8 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--input", help="2-D .npy matrix to orthogonalize instead of a Gaussian")
-    add_dtype_arg(ap, "precision of NS: float32 is the peer of the issue's figures, "
-                      "bfloat16 (the GPU reference's) the peer of our --precision mixed")
+    add_dtype_arg(ap, "precision of NS: float32 is the peer of our fp32 figures, "
+                      "bfloat16 (torch.optim.Muon's) that of our fastest setting")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     args = ap.parse_args(argv)
     if args.threads < 1 or args.steps < 1 or args.repeats < 1 or args.warmup < 0:

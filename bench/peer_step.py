@@ -1,19 +1,21 @@
-#!/usr/bin/python3
-"""PyTorch peer, figure 2 of issue 4: one full hybrid optimizer step
-(peer_common.HybridMuon: Moonlight's Muon for the hidden matrices, polar-
-express 5 steps in float32, or bfloat16 with --dtype bf16; torch.optim.AdamW
-with its torch 1.13 CPU defaults for everything else) over the parameter
-shapes of GPT-2 small.
+#!/usr/bin/env python3
+"""PyTorch peer, figure 2: one full optimizer step over the parameter shapes
+of GPT-2 small, torch.optim.Muon (adjust_lr_fn="match_rms_adamw") for the
+hidden matrices and torch.optim.AdamW (fused) for everything else
+(peer_common.muon_adamw). On a torch without torch.optim.Muon (Debian's 1.13)
+it steps peer_common.HybridMuon instead, polar-express NS in float32, or
+bfloat16 with --dtype bf16.
 
-    /usr/bin/python3 bench/peer_step.py --model gpt2-small --threads 2 \
-        --repeats 5 --json
+    build/bench-venv/bin/python bench/peer_step.py --model gpt2-small \
+        --threads 2 --repeats 5 --json
 
-prints one JSON line: {"model", "threads", "blas_threads", "dtype", "params",
-"muon_params", "adamw_params", "ms"} with ms the median step time over
-repeats after warm-up. Gradients are random (fixed seed) and stay the same
-across repeats; weights keep changing, which does not affect the cost.
+prints one JSON line: {"model", "optimizer", "torch", "threads",
+"blas_threads", "dtype", "params", "muon_params", "adamw_params", "ms"} with
+ms the median step time over repeats after warm-up. Gradients are random
+(fixed seed) and stay the same across repeats; weights keep changing, which
+does not affect the cost.
 
-    /usr/bin/python3 bench/peer_step.py --write-shapes bench/gpt2_small_shapes.json
+    build/bench-venv/bin/python bench/peer_step.py --write-shapes bench/gpt2_small_shapes.json
 
 writes the shape list (name, shape, role) that the C bench reads, so both
 sides step the identical set of tensors.
@@ -26,7 +28,7 @@ import sys
 
 import torch
 
-from peer_common import DTYPES, HybridMuon, add_dtype_arg, emit, set_threads, time_median_ms
+from peer_common import DTYPES, add_dtype_arg, emit, muon_adamw, set_threads, time_median_ms
 
 
 def gpt2_small_shapes():
@@ -103,7 +105,8 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--lr", type=float, default=1e-3)
-    add_dtype_arg(ap, "precision of Newton-Schulz (bfloat16: the reference's GPU recipe)")
+    add_dtype_arg(ap, "precision of Newton-Schulz where torch has no torch.optim.Muon "
+                      "(torch.optim.Muon always runs it in bfloat16)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--write-shapes", metavar="PATH",
                     help="write the shape list as JSON and exit")
@@ -115,12 +118,13 @@ def main(argv=None):
         ap.error("--threads and --repeats must be >= 1, --warmup >= 0")
     blas_threads = set_threads(args.threads)
     muon, adamw = build(args.model, args.seed)
-    opt = HybridMuon(muon, adamw, lr=args.lr, wd=0.1, ns_dtype=DTYPES[args.dtype])
+    opt, name = muon_adamw(muon, adamw, lr=args.lr, wd=0.1, ns_dtype=DTYPES[args.dtype])
     ms = time_median_ms(opt.step, args.repeats, warmup=args.warmup)
     n_muon = sum(p.numel() for p in muon)
     n_adamw = sum(p.numel() for p in adamw)
-    emit({"model": args.model, "threads": args.threads, "blas_threads": blas_threads,
-          "dtype": args.dtype,
+    emit({"model": args.model, "optimizer": name, "torch": torch.__version__,
+          "threads": args.threads, "blas_threads": blas_threads,
+          "dtype": "bfloat16" if name == "torch.optim.Muon" else args.dtype,
           "params": n_muon + n_adamw, "muon_params": n_muon, "adamw_params": n_adamw,
           "ms": round(ms, 3)}, args.json)
     return 0

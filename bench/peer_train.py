@@ -1,17 +1,20 @@
-#!/usr/bin/python3
-"""PyTorch peer, figure 3 of issue 4: the GPT of docs/model.md in eager
-PyTorch, trained on bytes of a text file with the reference hybrid Muon
-(peer_common.HybridMuon, Moonlight recipe) or torch.optim.AdamW.
+#!/usr/bin/env python3
+"""PyTorch peer, figure 3: the GPT of docs/model.md, eager or under
+torch.compile (--compile), trained on bytes of a text file with Muon + AdamW
+(peer_common.muon_adamw: torch.optim.Muon where torch has it) or
+torch.optim.AdamW alone.
 
 Throughput (forward + backward + optimizer step, after warm-up steps):
 
-    /usr/bin/python3 bench/peer_train.py --dim 128 --layers 4 --heads 4 \
-        --context 128 --batch 16 --threads 2 --steps 20 --optim muon \
-        --data ../shared/data/tinyshakespeare.txt --json
+    build/bench-venv/bin/python bench/peer_train.py --dim 128 --layers 4 \
+        --heads 4 --context 128 --batch 16 --threads 2 --steps 20 \
+        --optim muon --compile --data ../shared/data/tinyshakespeare.txt --json
 
-prints one JSON line {"optim", "tokens_per_s", "dim", "layers", "heads",
-"context", "batch", "threads", "steps", "lr", "dtype", "final_loss"}; final_loss is
-the mean training loss of the last min(10, steps) steps.
+prints one JSON line {"optim", "optimizer", "compile", "torch",
+"tokens_per_s", "dim", "layers", "heads", "context", "batch", "threads",
+"steps", "lr", "dtype", "final_loss"}; final_loss is the mean training loss
+of the last min(10, steps) steps. The warm-up steps (--warmup-steps, default
+3) also take torch.compile's compilation out of tokens_per_s.
 
 Loss curves (--eval): every --eval-every steps (default 50) and at the end,
 one line with the step, the mean training loss since the previous line and
@@ -21,10 +24,9 @@ the validation loss on --eval-batches fixed batches of the held-out tail
 "lr"}, followed by the summary line (which then also has final_val_loss).
 Time spent evaluating is not counted in tokens_per_s.
 
---dtype bf16 (the peer of our --precision mixed): forward and backward run
-under torch.autocast("cpu", dtype=torch.bfloat16) with fp32 master weights,
-gradients and optimizer state, and Muon's NS runs in bfloat16, as our mixed
-mode runs its NS steps (all but the last two) in bf16 too.
+--dtype bf16: forward and backward run under torch.autocast("cpu",
+dtype=torch.bfloat16) with fp32 master weights, gradients and optimizer
+state.
 """
 
 import argparse
@@ -36,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from peer_common import DTYPES, HybridMuon, add_dtype_arg, emit, set_threads
+from peer_common import DTYPES, add_dtype_arg, emit, fastest_adamw, muon_adamw, set_threads
 
 VOCAB = 256  # byte-level tokens
 VAL_FRACTION = 0.1
@@ -45,7 +47,18 @@ VAL_FRACTION = 0.1
 # ---------------------------------------------------------------- model
 
 def rmsnorm(x, gain, eps=1e-6):
+    if hasattr(F, "rms_norm"):  # one fused kernel in torch >= 2.4
+        return F.rms_norm(x, (x.size(-1),), gain, eps)
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * gain
+
+
+def causal_attention(q, k, v, mask):
+    """softmax(q k^T / sqrt(hd) + causal mask) v. torch >= 2.0 has it as one
+    kernel (flash attention on CPU); torch 1.13 gets it written out."""
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.size(-1)))
+    return att.masked_fill(mask, float("-inf")).softmax(dim=-1) @ v
 
 
 def rope_tables(T, hd, base=10000.0):
@@ -63,9 +76,9 @@ def rope(x, cos, sin):
 
 
 class GPT(torch.nn.Module):
-    """Pre-norm decoder: RMSNorm with gains, RoPE, causal softmax attention
-    (explicit: torch 1.13 has no scaled_dot_product_attention), ReLU^2 MLP of
-    width 4D, untied zero-initialised head, no biases (docs/model.md)."""
+    """Pre-norm decoder: RMSNorm with gains, RoPE, causal softmax attention,
+    ReLU^2 MLP of width 4D, untied zero-initialised head, no biases
+    (docs/model.md)."""
 
     def __init__(self, dim, layers, heads, context, vocab=VOCAB):
         super().__init__()
@@ -104,9 +117,7 @@ class GPT(torch.nn.Module):
             q, k, v = F.linear(h, self.qkv[l]).split(self.D, dim=-1)
             q, k, v = (t.view(B, T, H, hd).transpose(1, 2) for t in (q, k, v))
             q, k = rope(q, cos, sin), rope(k, cos, sin)
-            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
-            att = att.masked_fill(mask, float("-inf")).softmax(dim=-1)
-            a = (att @ v).transpose(1, 2).reshape(B, T, self.D)
+            a = causal_attention(q, k, v, mask).transpose(1, 2).reshape(B, T, self.D)
             x = x + F.linear(a, self.attn_out[l])
             h = rmsnorm(x, self.ln2[l])
             x = x + F.linear(F.linear(h, self.fc[l]).relu().square(), self.proj[l])
@@ -136,14 +147,15 @@ def get_batch(data, batch, context, gen):
 # ---------------------------------------------------------------- training
 
 def make_optimizer(model, args):
+    """(optimizer, its name in the results)."""
     if args.optim == "muon":
         mats = model.hidden_matrices()
         ids = {id(p) for p in mats}
         rest = [p for p in model.parameters() if id(p) not in ids]
-        return HybridMuon(mats, rest, lr=args.lr, wd=args.weight_decay,
+        return muon_adamw(mats, rest, lr=args.lr, wd=args.weight_decay,
                           ns_dtype=DTYPES[args.dtype])
-    return torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), eps=1e-8,
-                             weight_decay=args.weight_decay)
+    return (fastest_adamw(model.parameters(), lr=args.lr, betas=(0.9, 0.95), eps=1e-8,
+                          weight_decay=args.weight_decay), "torch.optim.AdamW")
 
 
 def lr_at(step, args):
@@ -157,7 +169,7 @@ def lr_at(step, args):
 
 
 def set_lr(opt, lr):
-    if isinstance(opt, HybridMuon):
+    if hasattr(opt, "set_lr"):
         opt.set_lr(lr)
     else:
         for g in opt.param_groups:
@@ -176,7 +188,10 @@ def train(args):
     train_data, val_data = load_bytes(args.data, args.context)
     torch.manual_seed(args.seed)
     model = GPT(args.dim, args.layers, args.heads, args.context)
-    opt = make_optimizer(model, args)
+    opt, opt_name = make_optimizer(model, args)
+    # the optimizer holds the parameters themselves, so the compiled module
+    # (which shares them) only replaces the forward
+    run = torch.compile(model) if args.compile else model
     gen = torch.Generator().manual_seed(args.seed)
     losses, since_eval, timed, timed_steps = [], [], 0.0, 0
     final_val = None
@@ -187,7 +202,7 @@ def train(args):
         # bfloat16: autocast, the usual mixed-precision recipe (fp32 master
         # weights, bf16 matrix products)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.dtype == "bfloat16"):
-            loss = model(x, y)
+            loss = run(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -203,7 +218,8 @@ def train(args):
                   "val_loss": round(final_val, 5), "lr": lr_at(step, args)}, args.json)
             since_eval = []
     tail = losses[-min(10, len(losses)):]
-    out = {"optim": args.optim,
+    out = {"optim": args.optim, "optimizer": opt_name, "compile": args.compile,
+           "torch": torch.__version__,
            "tokens_per_s": round(args.batch * args.context * timed_steps / timed, 1),
            "dim": args.dim, "layers": args.layers, "heads": args.heads,
            "context": args.context, "batch": args.batch, "threads": args.threads,
@@ -236,7 +252,10 @@ def main(argv=None):
     ap.add_argument("--eval", action="store_true", help="print loss curves")
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--eval-batches", type=int, default=8)
-    add_dtype_arg(ap, "bfloat16: forward and backward under torch.autocast, NS in bfloat16")
+    add_dtype_arg(ap, "bfloat16: forward and backward under torch.autocast (and NS in "
+                      "bfloat16 where torch has no torch.optim.Muon, which always uses it)")
+    ap.add_argument("--compile", action="store_true",
+                    help="run the model under torch.compile (torch >= 2.0)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if min(args.dim, args.layers, args.heads, args.context, args.batch, args.threads,
@@ -246,6 +265,8 @@ def main(argv=None):
         ap.error("--dim must be a multiple of --heads with an even head size")
     if args.steps <= args.warmup_steps or args.warmup_steps < 0 or args.warmup < 0:
         ap.error("--steps must exceed --warmup-steps (>= 0); --warmup >= 0")
+    if args.compile and not hasattr(torch, "compile"):
+        ap.error(f"--compile: torch {torch.__version__} has no torch.compile")
     set_threads(args.threads)
     try:
         train(args)
