@@ -340,8 +340,9 @@ def machine(sides):
         lscpu = subprocess.run(["lscpu"], stdout=subprocess.PIPE, text=True).stdout
         for line in lscpu.splitlines():
             k, _, v = line.partition(":")
-            if k.strip() in ("Model name", "CPU(s)", "Thread(s) per core", "L2 cache",
-                             "L3 cache", "Hypervisor vendor"):
+            if k.strip() in ("Model name", "CPU family", "Model", "CPU(s)",
+                             "Thread(s) per core", "L2 cache", "L3 cache",
+                             "Hypervisor vendor"):
                 info[k.strip()] = v.strip()
     except OSError:
         pass
@@ -547,7 +548,8 @@ def describe_machine(m):
                             ("AVX512-BF16", "avx512_bf16"), ("AMX", "amx")) if m.get(k)]
     missing = [n for n, k in (("AVX512-BF16", "avx512_bf16"), ("AMX", "amx")) if not m.get(k)]
     p = m["peer"]
-    text = (f"{m.get('Model name', '?')}, {m.get('CPU(s)', '?')} cores"
+    text = (f"{m.get('Model name', '?')} (family {m.get('CPU family', '?')}, "
+            f"model {m.get('Model', '?')}), {m.get('CPU(s)', '?')} cores"
             f"{' (' + m['Hypervisor vendor'] + ' guest)' if m.get('Hypervisor vendor') else ''}, "
             f"L2 {m.get('L2 cache', '?')}, L3 {m.get('L3 cache', '?')}; "
             f"{', '.join(feats)}{'; no ' + ', no '.join(missing) if missing else ''}. "
