@@ -16,7 +16,7 @@
  *     if (muon_opt_finalize(opt) != MUON_OK) ...;       // sizes every workspace once
  *     for (int step = 0; step < n_steps; step++) {
  *         forward_backward(...);                         // fills G_*
- *         muon_status s = muon_opt_step(opt, schedule(step));  // never allocates
+ *         muon_status s = muon_opt_step(opt, schedule(step));  // fp32: never allocates
  *         if (s != MUON_OK) fprintf(stderr, "%s\n", muon_opt_error(opt));
  *     }
  *     muon_opt_save(opt, "opt.state");
