@@ -325,13 +325,13 @@ def ref_hybrid(params, uses_muon, grads_seq, mults, lr, mu, nesterov, wd, scale,
                 cols = w.size // rows
                 mom[i][:] = mu * mom[i] + g
                 n = (g + mu * mom[i] if nesterov else mom[i]).reshape(rows, cols)
-                o = polar_ref(n).reshape(w.shape)
+                u, sv, vt = np.linalg.svd(n, full_matrices=False)
+                o = (u @ vt).reshape(w.shape)  # the exact polar factor
                 e = lr * mult
                 w[:] = w * (1 - e * wd) - e * scale_factor(scale, rows, cols) * o
                 # a backward error of u sqrt(k) ||N|| in the SVD (and in N's
                 # own rounding) moves the polar factor by at most
                 # 2 ||dN|| / s_min, times a safety factor of 8
-                sv = np.linalg.svd(n, compute_uv=False)
                 ortho = 8 * 2 * np.sqrt(max(rows, cols)) * U32 * sv[0] / sv[-1]
                 tol[i] += e * scale_factor(scale, rows, cols) * ortho
             else:

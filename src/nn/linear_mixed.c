@@ -3,14 +3,6 @@
  * product. */
 #include "nn/linear_mixed.h"
 
-/* The thread count the program gave BLAS: the products ran on it before
- * they took it as an argument, and the bf16 primitives' blocking depends
- * on it. */
-static int blas_threads(void)
-{
-    return muon_get_blas_threads();
-}
-
 void nn_mixed_sizes(size_t N, size_t max_in, size_t max_out, size_t max_w, size_t *na,
                     size_t *nb, size_t *nw)
 {
@@ -25,11 +17,13 @@ muon_status nn_linear_forward_mixed(nn_mixed_scratch *s, float *y, const float *
     size_t nx = (size_t)N * (size_t)in, nw = (size_t)out * (size_t)in;
     if (nx > s->na || nw > s->nw)
         return MUON_ERR_SIZE;
-    muon_to_bf16(s->a, x, nx, blas_threads());
-    muon_to_bf16(s->w, W, nw, blas_threads());
+    /* the thread count the program gave BLAS, as for the fp32 layers */
+    const int nth = muon_get_blas_threads();
+    muon_to_bf16(s->a, x, nx, nth);
+    muon_to_bf16(s->w, W, nw, nth);
     /* y (N, out) = x (N, in) W^T */
     return muon_gemm_bf16(NULL, 0, 1, N, out, in, 1.0f, s->a, s->w, add ? 1.0f : 0.0f, y, out,
-                          blas_threads());
+                          nth);
 }
 
 muon_status nn_linear_backward_mixed(nn_mixed_scratch *s, float *dx, float *dW, const float *dy,
@@ -39,15 +33,14 @@ muon_status nn_linear_backward_mixed(nn_mixed_scratch *s, float *dx, float *dW, 
     size_t nw = (size_t)out * (size_t)in;
     if (nx > s->na || ny > s->nb || nw > s->nw)
         return MUON_ERR_SIZE;
-    muon_to_bf16(s->b, dy, ny, blas_threads());
-    muon_to_bf16(s->a, x, nx, blas_threads());
+    const int nth = muon_get_blas_threads();
+    muon_to_bf16(s->b, dy, ny, nth);
+    muon_to_bf16(s->a, x, nx, nth);
     /* dW (out, in) += dy^T (out, N) x (N, in) */
-    muon_status st = muon_gemm_bf16(NULL, 1, 0, out, in, N, 1.0f, s->b, s->a, 1.0f, dW, in,
-                                    blas_threads());
+    muon_status st = muon_gemm_bf16(NULL, 1, 0, out, in, N, 1.0f, s->b, s->a, 1.0f, dW, in, nth);
     if (st != MUON_OK || !dx)
         return st;
-    muon_to_bf16(s->w, W, nw, blas_threads());
+    muon_to_bf16(s->w, W, nw, nth);
     /* dx (N, in) = dy (N, out) W (out, in) */
-    return muon_gemm_bf16(NULL, 0, 0, N, in, out, 1.0f, s->b, s->w, 0.0f, dx, in,
-                          blas_threads());
+    return muon_gemm_bf16(NULL, 0, 0, N, in, out, 1.0f, s->b, s->w, 0.0f, dx, in, nth);
 }

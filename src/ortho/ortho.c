@@ -119,9 +119,9 @@ static void aol_rescale(const muon__view *v, float *x, float *a, float *s, doubl
  * threads with single-threaded OpenBLAS and oneDNN's products on T
  * threads, so OpenBLAS's thread pool and OpenMP's never take turns. The
  * table's syrk_panels (OpenBLAS on AVX2 kernels) sends large SYRKs by
- * panels on one thread too. With same_bits (the optimizer's promise of
- * results that do not depend on the thread count) the panels do not depend
- * on the thread count, and SYRKs without panels run on OpenBLAS's
+ * panels on one thread too. With same_bits (the optimizer, which keeps
+ * its own blocking the same on every thread count) the panels do not
+ * depend on the thread count, and SYRKs without panels run on OpenBLAS's
  * threads. */
 static void plan_view(muon__view *v, int same_bits)
 {

@@ -21,9 +21,9 @@ typedef struct {
 
 /* muon_orthogonalize on backend be and `threads` threads (one inside a
  * parallel region), with OpenBLAS's count already set to threads by the
- * caller. same_bits = 1 gives the same bits whatever the thread count (0:
- * the fastest libraries for that count, whose last bits can differ
- * between one thread and more; see ortho.c). */
+ * caller. same_bits = 1 keeps the panels independent of the thread count,
+ * so only the libraries' own blocking of a threaded product can change
+ * the last bits (0: the fastest split for that count; see ortho.c). */
 muon_status muon__orthogonalize(const muon__backend *be, int threads, const muon_ortho_config *cfg,
                                 const float *in, float *out, long rows, long cols, void *work,
                                 size_t work_bytes, int same_bits);
