@@ -147,6 +147,11 @@ typedef struct {
     int openblas_avx512;                /* OpenBLAS runs AVX-512 kernels */
     const char *onednn_isa;             /* dnnl_get_effective_cpu_isa(), e.g. "avx512_core_bf16" */
     int bf16_native; /* bf16 products on AVX512-BF16 or AMX units (0 also under MUON_BF16=emulate) */
+    /* MUON_PRECISION_AUTO: bf16 products taken to run this many times
+     * faster than fp32 ones (0: never mixed), for matrices whose smaller
+     * side is at least auto_mixed_min */
+    double bf16_speedup;
+    long auto_mixed_min;
 } muon_backend_info;
 
 /* A backend context: the table for one kind on this machine, with its
@@ -211,13 +216,17 @@ typedef enum {
 
 /* Precision of the orthogonalization's products. "mixed" runs every step
  * but the last two with bf16 operands and fp32 accumulation (the AMX tile
- * units where the CPU has them, through oneDNN; elsewhere emulated in fp32
- * at fp32 speed), then the last two steps in fp32: those two set the
- * singular values, so the orthogonality error matches fp32's while the
- * direction moves by ~1e-2 relative (docs/ortho.md, "Precision"). */
+ * or AVX512-BF16 units where the CPU has them, through oneDNN; elsewhere
+ * emulated in fp32 at fp32 speed), then the last two steps in fp32: those
+ * two set the singular values, so the orthogonality error matches fp32's
+ * while the direction moves by ~1e-2 relative (docs/ortho.md,
+ * "Precision"). "auto" (the default) is mixed for the matrices where the
+ * backend's bf16 units make it faster, fp32 for the rest: fp32 on a CPU
+ * without native bf16 products (muon_ortho_resolve says which). */
 typedef enum {
-    MUON_PRECISION_FP32 = 0, /* every product in fp32 (the default) */
+    MUON_PRECISION_FP32 = 0, /* every product in fp32 */
     MUON_PRECISION_MIXED,    /* bf16 operands but for the last two steps */
+    MUON_PRECISION_AUTO,     /* mixed where faster on the backend, else fp32 */
     MUON_PRECISION_COUNT
 } muon_precision;
 
@@ -230,16 +239,21 @@ typedef struct {
     double eps;             /* normalization epsilon; 0 selects 1e-7 */
     int aol;                /* 1: AOL rescaling replaces Frobenius normalization */
     unsigned gram_restarts; /* see MUON_GRAM_* above */
-    muon_precision precision; /* ns and gram-ns only; svd refuses mixed */
+    muon_precision precision; /* svd refuses mixed and runs auto in fp32 */
 } muon_ortho_config;
 
-/* Defaults: AUTO method, polar-express coefficients, 5 steps, no AOL. */
+/* Defaults: AUTO method, polar-express coefficients, 5 steps, no AOL,
+ * AUTO precision. */
 muon_ortho_config muon_ortho_config_default(void);
 
 /* Parse "ns" | "gram-ns" | "svd" | "auto". */
 muon_status muon_ortho_method_parse(const char *name, muon_ortho_method *out);
 const char *muon_ortho_method_name(muon_ortho_method m);
-/* Parse "fp32" | "mixed". */
+/* The precision a model's matrix products run in on be (NULL: the default)
+ * when p is asked for: MUON_PRECISION_AUTO becomes mixed where the backend
+ * has native bf16 products, else fp32; fp32 and mixed stay as they are. */
+muon_precision muon_backend_layer_precision(const muon_backend *be, muon_precision p);
+/* Parse "fp32" | "mixed" | "auto". */
 muon_status muon_precision_parse(const char *name, muon_precision *out);
 const char *muon_precision_name(muon_precision p);
 /* Parse "keller" | "quintic5" | "polar-express" | "taylor-K" (K = 1..5) into
@@ -272,7 +286,14 @@ muon_status muon_orthogonalize_on(const muon_backend *be, const muon_ortho_confi
                                   const float *in, float *out, long rows, long cols, void *work,
                                   size_t work_bytes);
 
-/* Floating-point operations one call performs (for GFLOP/s reports). */
+/* The config a call runs for a rows x cols matrix on be (NULL: the
+ * default backend): every "0 selects the default" field filled, the AUTO
+ * method and the AUTO precision resolved. MUON_ERR_ARG/SIZE as the call. */
+muon_status muon_ortho_resolve(const muon_backend *be, const muon_ortho_config *cfg, long rows,
+                               long cols, muon_ortho_config *out);
+
+/* Floating-point operations one call performs on the default backend (for
+ * GFLOP/s reports). */
 double muon_ortho_flops(const muon_ortho_config *cfg, long rows, long cols);
 
 /* Largest |s_i - 1| over the singular values of a rows x cols matrix (double

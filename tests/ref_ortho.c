@@ -335,7 +335,8 @@ double ref_ortho_tol(const muon_ortho_config *cfg, const float *in, long rows, l
             continue;
         ref_noise nz = {.u = REF_U32};
         tu_seed(&nz.rng, 0x5eed + (uint64_t)g);
-        if (cfg->precision == MUON_PRECISION_MIXED) {
+        /* AUTO may pick either precision: mixed's model, the larger */
+        if (cfg->precision == MUON_PRECISION_MIXED || cfg->precision == MUON_PRECISION_AUTO) {
             nz.operand_u = REF_U16;
             nz.bf16_until = steps - 2;
         }

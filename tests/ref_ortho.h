@@ -53,7 +53,8 @@ void ref_ns(const float *in, long rows, long cols, muon_coeffs coeffs, int taylo
  * result, e.g. from ref_ortho with noise NULL): REF_SAFETY times the
  * model's deviation, for the method cfg names (for AUTO, the larger of NS's
  * and Gram NS's: whichever the library picks), with bf16 operands in the
- * steps that cfg's mixed precision runs in bf16. */
+ * steps that cfg's mixed precision runs in bf16 (for AUTO precision too,
+ * whose choice may be mixed). */
 double ref_ortho_tol(const muon_ortho_config *cfg, const float *in, long rows, long cols,
                      const double *exact);
 

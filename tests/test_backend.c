@@ -412,3 +412,80 @@ TEST(backend_bench_prints_the_table)
     ASSERT_EQ_INT(tu_run(cmd, NULL), 2);
 }
 
+
+/* AUTO precision: muon_ortho_resolve names a precision the call then runs
+ * (the same bits as asking for it; same build, machine and threads), a
+ * backend whose bf16 speed-up is 0 (the reference, and any without native
+ * bf16 products) never picks mixed, svd runs AUTO in fp32, and the workspace sized without a
+ * backend serves either choice. */
+TEST(backend_auto_precision_runs_what_resolve_names)
+{
+    static const long shapes[][2] = {{64, 64}, {288, 288}, {256, 640}, {640, 256}};
+    tu_rng r;
+    tu_seed(&r, mt_seed);
+    for (int kind = 0; kind < MUON_BACKEND_KIND_COUNT; kind++) {
+        muon_backend *be = NULL;
+        muon_backend_info info;
+        ASSERT_OK(muon_backend_create((muon_backend_kind)kind, 1, &be));
+        ASSERT_OK(muon_backend_info_get(be, &info));
+        muon_precision layers = muon_backend_layer_precision(be, MUON_PRECISION_AUTO);
+        ASSERT_EQ_INT(layers, (info.bf16_speedup > 0 ? MUON_PRECISION_MIXED : MUON_PRECISION_FP32));
+        if (!info.bf16_native)
+            ASSERT(info.bf16_speedup == 0);
+        ASSERT_EQ_INT(muon_backend_layer_precision(be, MUON_PRECISION_FP32), MUON_PRECISION_FP32);
+        ASSERT_EQ_INT(muon_backend_layer_precision(be, MUON_PRECISION_MIXED),
+                      MUON_PRECISION_MIXED);
+        if (kind == MUON_BACKEND_CPU_REF)
+            ASSERT_EQ_INT(layers, MUON_PRECISION_FP32);
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            long rows = shapes[si][0], cols = shapes[si][1];
+            size_t n = (size_t)rows * (size_t)cols, bytes, b32, b16;
+            float *x = malloc(n * sizeof *x), *o = malloc(n * sizeof *o);
+            float *want = malloc(n * sizeof *want);
+            ASSERT(x && o && want);
+            tu_fill_normal(&r, x, n, 1.0);
+            muon_ortho_config c = muon_ortho_config_default(), res;
+            ASSERT_EQ_INT(c.precision, MUON_PRECISION_AUTO);
+            ASSERT_OK(muon_ortho_resolve(be, &c, rows, cols, &res));
+            ASSERT(res.precision == MUON_PRECISION_FP32 || res.precision == MUON_PRECISION_MIXED);
+            ASSERT(res.method == MUON_ORTHO_NS || res.method == MUON_ORTHO_GRAM_NS);
+            if (info.bf16_speedup == 0)
+                ASSERT_EQ_INT(res.precision, MUON_PRECISION_FP32);
+            ASSERT_OK(muon_orthogonalize_on(be, &c, x, o, rows, cols, NULL, 0));
+            ASSERT_OK(muon_orthogonalize_on(be, &res, x, want, rows, cols, NULL, 0));
+            ASSERT(memcmp(o, want, n * sizeof *o) == 0);
+            /* the workspace AUTO is sized for holds both choices */
+            muon_ortho_config f = c, m = c;
+            f.precision = MUON_PRECISION_FP32;
+            m.precision = MUON_PRECISION_MIXED;
+            ASSERT_OK(muon_ortho_workspace_size(&c, rows, cols, &bytes));
+            ASSERT_OK(muon_ortho_workspace_size(&f, rows, cols, &b32));
+            ASSERT_OK(muon_ortho_workspace_size(&m, rows, cols, &b16));
+            ASSERT(bytes >= b32 && bytes >= b16);
+            void *w = malloc(bytes);
+            ASSERT(w);
+            ASSERT_OK(muon_orthogonalize_on(be, &c, x, o, rows, cols, w, bytes));
+            ASSERT(memcmp(o, want, n * sizeof *o) == 0);
+            ASSERT_STATUS(muon_orthogonalize_on(be, &c, x, o, rows, cols, w, bytes - 1),
+                          MUON_ERR_WORKSPACE);
+            /* svd: AUTO is fp32; mixed refused */
+            muon_ortho_config s = c;
+            s.method = MUON_ORTHO_SVD;
+            ASSERT_OK(muon_ortho_resolve(be, &s, rows, cols, &res));
+            ASSERT_EQ_INT(res.precision, MUON_PRECISION_FP32);
+            s.precision = MUON_PRECISION_MIXED;
+            ASSERT_STATUS(muon_ortho_resolve(be, &s, rows, cols, &res), MUON_ERR_UNSUPPORTED);
+            free(w);
+            free(x);
+            free(o);
+            free(want);
+        }
+        muon_ortho_config c = muon_ortho_config_default(), res;
+        ASSERT_STATUS(muon_ortho_resolve(be, NULL, 8, 8, &res), MUON_ERR_NULL);
+        ASSERT_STATUS(muon_ortho_resolve(be, &c, 8, 8, NULL), MUON_ERR_NULL);
+        ASSERT_STATUS(muon_ortho_resolve(be, &c, 0, 8, &res), MUON_ERR_SIZE);
+        c.precision = MUON_PRECISION_COUNT;
+        ASSERT_STATUS(muon_ortho_resolve(be, &c, 8, 8, &res), MUON_ERR_ARG);
+        muon_backend_free(be);
+    }
+}

@@ -925,6 +925,7 @@ TEST(gpt_mixed_close_to_fp32_deterministic_and_reversible)
 static char *config_with_precision(const char *v)
 {
     train_config c = train_config_default();
+    c.ortho.precision = MUON_PRECISION_FP32;
     char *json = train_config_to_json(&c);
     char *k = json ? strstr(json, ",\"precision\":\"fp32\"") : NULL;
     if (!k)
@@ -946,6 +947,7 @@ TEST(train_config_precision_values)
     } cases[] = {
         {NULL, 1, MUON_PRECISION_FP32},       {"\"fp32\"", 1, MUON_PRECISION_FP32},
         {"\"mixed\"", 1, MUON_PRECISION_MIXED}, {"\"MIXED\"", 0, 0},
+        {"\"auto\"", 1, MUON_PRECISION_AUTO},
         {"\"bf16\"", 0, 0},                   {"\"\"", 0, 0},
         {"1", 0, 0},                          {"null", 0, 0},
         {"[\"mixed\"]", 0, 0},

@@ -155,6 +155,7 @@ TEST(ortho_dnnl_failure_falls_back_to_openblas)
             double *ref = malloc(sizeof(double) * n);
             tu_fill_normal(&r, x, n, 1);
             muon_ortho_config cfg = muon_ortho_config_default();
+            cfg.precision = MUON_PRECISION_FP32; /* the fp32 products' fallback */
             ref_ortho(&cfg, 0, x, rows, cols, NULL, ref);
             for (int meth = 0; meth < 2; meth++) {
                 cfg.method = meth ? MUON_ORTHO_GRAM_NS : MUON_ORTHO_NS;

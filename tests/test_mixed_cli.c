@@ -97,8 +97,8 @@ TEST(cli_precision_refusals_keep_files)
         const char *args, *word;
     } ortho_cases[] = {
         {"ortho --in @/G.npy --out @/O.npy --precision bogus",
-         "--precision must be fp32 or mixed; got 'bogus'"},
-        {"ortho --in @/G.npy --out @/O.npy --precision=", "--precision must be fp32 or mixed"},
+         "--precision must be fp32, mixed or auto; got 'bogus'"},
+        {"ortho --in @/G.npy --out @/O.npy --precision=", "--precision must be fp32, mixed or auto"},
         {"ortho --in @/G.npy --out @/O.npy --precision MIXED", "got 'MIXED'"},
         {"ortho --in @/G.npy --out @/O.npy --precision mixed --method svd", "--method svd"},
         {"ortho --in @/G.npy --out @/O.npy --method svd --precision mixed", "--method svd"},
@@ -112,14 +112,14 @@ TEST(cli_precision_refusals_keep_files)
         const char *args, *word;
     } other_cases[] = {
         {"train --data @/text.txt --out @/run --precision bf16",
-         "--precision must be fp32 or mixed, got 'bf16'"},
+         "--precision must be fp32, mixed or auto, got 'bf16'"},
         {"train --data @/text.txt --out @/run --precision mixed --ortho-method svd",
          "--ortho-method svd"},
         {"compare --data @/text.txt --out @/run --precision half", "got 'half'"},
-        {"bench ortho --shape 8x8 --precision fp16", "--precision must be fp32 or mixed"},
+        {"bench ortho --shape 8x8 --precision fp16", "--precision must be fp32, mixed or auto"},
         {"bench ortho --shape 8x8 --precision mixed --method svd", "--method svd"},
-        {"bench step --precision fp16", "--precision must be fp32 or mixed, got 'fp16'"},
-        {"bench train --precision fp16", "--precision must be fp32 or mixed, got 'fp16'"},
+        {"bench step --precision fp16", "--precision must be fp32, mixed or auto, got 'fp16'"},
+        {"bench train --precision fp16", "--precision must be fp32, mixed or auto, got 'fp16'"},
         /* --restarts goes through the same path */
         {"train --data @/text.txt --out @/run --restarts 0", "--restarts must be none or steps"},
         {"train --data @/text.txt --out @/run --ns-steps 3 --restarts 3", "between 1 and 2"},
@@ -334,10 +334,10 @@ TEST(cli_train_mixed_and_its_resume)
     /* AdamW has no orthogonalization: what mixed changes there, the
      * model's products changed */
     static const char *const runs[5][2] = {{"mixed", "--precision mixed"},
-                                           {"fp32", ""},
+                                           {"fp32", "--precision fp32"},
                                            {"half", "--precision mixed --stop-at 4"},
                                            {"amixed", "--optim adamw --precision mixed"},
-                                           {"afp32", "--optim adamw"}};
+                                           {"afp32", "--optim adamw --precision fp32"}};
     for (int i = 0; i < 5; i++) {
         snprintf(args, sizeof args, "train --data @/text.txt --out @/%s %s %s", runs[i][0], flags,
                  runs[i][1]);
@@ -386,4 +386,87 @@ TEST(cli_train_mixed_and_its_resume)
     ASSERT_EQ_INT(losses(d, "half", lh, 16), 8);
     ASSERT_EQ_INT(losses(d, "mixed", lm, 16), 8);
     ASSERT(memcmp(lh, lm, 8 * sizeof *lh) == 0);
+}
+
+/* The validation loss of the last line of dir/run/metrics.jsonl (NaN if none). */
+static double last_val_loss(const char *dir, const char *run)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s/metrics.jsonl", dir, run);
+    char *text = tu_read_file(p, NULL);
+    double v = NAN;
+    for (char *line = text; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "val_loss");
+        if (cJSON_IsNumber(l))
+            v = l->valuedouble;
+        cJSON_Delete(o);
+        line = nl ? nl + 1 : line + strlen(line);
+    }
+    free(text);
+    return v;
+}
+
+/* What lets "auto" pick mixed: a model trained with bf16 operands (in the
+ * linear layers and the leading NS steps) reaches the loss fp32 reaches.
+ * "The same loss" is measured against the training's own noise: the mean
+ * validation loss over three seeds moves by less than the spread fp32's
+ * three seeds have among themselves. The corpus is random sentences over
+ * a small vocabulary, and the run stops while the loss is still falling,
+ * where a damaged update shows. */
+TEST(cli_train_mixed_reaches_the_fp32_loss)
+{
+    if (!built())
+        SKIP("muon not built");
+    const char *d = tu_tmpdir();
+    static const char *const words[] = {"the", "a", "king", "queen", "horse", "river",
+                                        "stone", "light", "dark", "runs", "sleeps", "sings",
+                                        "falls", "over", "under", "near", "with", "slowly"};
+    size_t cap = 64 * 1024, len = 0;
+    char *corpus = malloc(cap);
+    ASSERT(corpus);
+    tu_rng r;
+    tu_seed(&r, 7);
+    while (len + 128 < cap) {
+        int n = 3 + (int)(tu_uniform(&r) * 7);
+        for (int i = 0; i < n; i++)
+            len += (size_t)snprintf(corpus + len, cap - len, "%s%s", i ? " " : "",
+                                    words[(int)(tu_uniform(&r) * 18)]);
+        len += (size_t)snprintf(corpus + len, cap - len, ".\n");
+    }
+    char p[700];
+    snprintf(p, sizeof p, "%s/sentences.txt", d);
+    ASSERT(tu_write_file(p, corpus, len) == 0);
+    free(corpus);
+    double loss[2][3], mean[2] = {0, 0}, lo = INFINITY, hi = -INFINITY;
+    for (int prec = 0; prec < 2; prec++)
+        for (int seed = 1; seed <= 3; seed++) {
+            char args[1024], run[32];
+            snprintf(run, sizeof run, "%s%d", prec ? "mixed" : "fp32", seed);
+            snprintf(args, sizeof args,
+                     "train --data @/sentences.txt --out @/%s --layers 2 --dim 64 --heads 4 "
+                     "--context 32 --batch 8 --steps 30 --warmup 5 --eval-every 30 --quiet "
+                     "--threads 1 --seed %d --precision %s",
+                     run, seed, prec ? "mixed" : "fp32");
+            ASSERT_EQ_INT(muon_in("", d, args, NULL), 0);
+            double v = last_val_loss(d, run);
+            ASSERT(isfinite(v));
+            loss[prec][seed - 1] = v;
+            mean[prec] += v / 3;
+            if (!prec) {
+                lo = fmin(lo, v);
+                hi = fmax(hi, v);
+            }
+        }
+    printf("    val loss fp32 %.4f %.4f %.4f, mixed %.4f %.4f %.4f: means apart %.4f, "
+           "fp32 seeds spread %.4f\n",
+           loss[0][0], loss[0][1], loss[0][2], loss[1][0], loss[1][1], loss[1][2],
+           fabs(mean[1] - mean[0]), hi - lo);
+    ASSERT(loss[1][0] != loss[0][0]); /* mixed did run */
+    ASSERT_LE(fabs(mean[1] - mean[0]), hi - lo);
+    ASSERT(hi < log(256.0) - 1); /* and both learned */
+    ASSERT(mean[1] < log(256.0) - 1);
 }

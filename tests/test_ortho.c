@@ -38,6 +38,7 @@ static muon_ortho_config make_cfg(muon_ortho_method method, const char *coeffs, 
     if (coeffs)
         muon_coeffs_parse(coeffs, &c);
     c.steps = steps;
+    c.precision = MUON_PRECISION_FP32; /* the fp32 kernels; mixed and auto: test_bf16.c */
     return c;
 }
 

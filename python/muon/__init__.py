@@ -21,7 +21,7 @@ __all__ = ["MuonError", "orthogonalize", "ortho_error", "Muon", "AdamW", "versio
            "set_blas_threads", "get_blas_threads", "METHODS"]
 
 METHODS = ("auto", "ns", "gram-ns", "svd")
-PRECISIONS = ("fp32", "mixed")
+PRECISIONS = ("fp32", "mixed", "auto")
 
 
 class MuonError(RuntimeError):
@@ -88,7 +88,7 @@ def _restart_bits(restarts, method, steps):
     return bits
 
 
-def _ortho_config(method, coeffs, steps, aol, base=None, precision="fp32", restarts=None):
+def _ortho_config(method, coeffs, steps, aol, base=None, precision="auto", restarts=None):
     """A muon_ortho_config from the Python arguments; ValueError when one is bad."""
     cfg = base if base is not None else _lib.muon_ortho_config_default()
     if not isinstance(method, str) or method not in METHODS:
@@ -136,7 +136,7 @@ def _as_matrix(x, what):
 
 
 def orthogonalize(x, method="auto", coeffs="polar-express", steps=5, aol=False,
-                  precision="fp32", restarts=None):
+                  precision="auto", restarts=None):
     """The polar factor of a 2-D matrix, approximately (exactly for "svd").
 
     x: a 2-D float32 or float64 array in any memory order (it is read as a
@@ -144,7 +144,8 @@ def orthogonalize(x, method="auto", coeffs="polar-express", steps=5, aol=False,
     "svd". coeffs: "polar-express" | "keller" | "quintic5" | "taylor-K".
     steps: iterations (>= 1). aol: AOL rescaling as the first step.
     precision: "fp32" | "mixed" (bf16 operands, fp32 accumulation, in all
-    but the last two steps; not with "svd"). restarts (gram-ns): None for
+    but the last two steps; not with "svd") | "auto" (mixed where this
+    machine's bf16 units make it faster, else fp32). restarts (gram-ns): None for
     the default (before step 3), "none", or the steps to restart before
     (an int or a list, each 1..steps-1); see docs/ortho.md for the trade.
     Returns a new C-contiguous float32 array of x's shape. Raises ValueError

@@ -281,13 +281,15 @@ class Muon(_Optimizer):
     "vector" per parameter) override that: embedding, head and vector go to
     AdamW. adam_lr and adam_weight_decay default to lr and weight_decay (the
     Moonlight recipe). threads <= 0 uses every core. precision "mixed" runs
-    all but the last two Newton-Schulz steps with bf16 operands. restarts:
+    all but the last two Newton-Schulz steps with bf16 operands; "auto" (the
+    default) does so for the matrices where this machine's bf16 units make
+    it faster. restarts:
     Gram NS restarts as for muon.orthogonalize (None = the default)."""
 
     def __init__(self, params, lr=1e-3, momentum=0.95, nesterov=True, weight_decay=0.1,
                  scale="moonlight", coeffs="polar-express", steps=5, method="auto",
                  adam_lr=None, adam_betas=(0.9, 0.95), adam_eps=1e-8, adam_weight_decay=None,
-                 roles=None, names=None, threads=0, precision="fp32", restarts=None):
+                 roles=None, names=None, threads=0, precision="auto", restarts=None):
         cfg = _lib.muon_opt_config_default()
         cfg.algo = _lib.ALGO_MUON
         cfg.lr = float(lr)

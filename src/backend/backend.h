@@ -35,6 +35,8 @@ struct muon_backend {
     long rows_per_thread;
     double bf16_one_thread_flops;
     size_t convert_par_min;
+    double bf16_speedup;
+    long auto_mixed_min;
     const muon__machine *mach;
 };
 typedef struct muon_backend muon__backend;

@@ -55,6 +55,8 @@ static void common(muon__backend *be, muon_backend_kind kind, int threads)
     be->rows_per_thread = 32;
     be->bf16_one_thread_flops = (double)(1L << 22);
     be->convert_par_min = (size_t)1 << 18;
+    be->bf16_speedup = 0;
+    be->auto_mixed_min = 256;
 }
 
 /* Every product one OpenBLAS call; bf16 widened to fp32 first. */
@@ -65,6 +67,17 @@ static void fill_ref(muon__backend *be)
     be->kernel[MUON_PRODUCT_GEMM_BF16] = MUON_KERNEL_BF16_WIDENED;
     be->syrk_panels = 0;
     be->split = 0;
+}
+
+/* AUTO precision weighs fp32 flops against bf16 flops at the ratio of the
+ * two GEMM rates (AMX's tiles several times fp32's, AVX512-BF16's dot
+ * products about twice; docs/bench.md). Below auto_mixed_min the
+ * conversions and oneDNN's per-shape set-up outweigh the faster products. */
+static double bf16_speedup(const muon__backend *be)
+{
+    if (be->kernel[MUON_PRODUCT_GEMM_BF16] != MUON_KERNEL_ONEDNN)
+        return 0;
+    return be->mach->amx ? 6.0 : 1.8;
 }
 
 /* SYRKs stay on OpenBLAS (oneDNN has none). The general products go to
@@ -86,6 +99,7 @@ static void fill_cpu(muon__backend *be)
         m->onednn_bf16 && !m->bf16_emulate ? MUON_KERNEL_ONEDNN : MUON_KERNEL_BF16_WIDENED;
     be->syrk_panels = m->openblas_avx512 ? 0 : 8;
     be->split = 1;
+    be->bf16_speedup = bf16_speedup(be);
 }
 
 muon_status muon__backend_init(muon__backend *be, muon_backend_kind kind, int threads)
@@ -183,9 +197,20 @@ muon_status muon_backend_info_get(const muon_backend *be, muon_backend_info *inf
         .openblas_avx512 = m->openblas_avx512,
         .onednn_isa = m->onednn_isa,
         .bf16_native = m->onednn_bf16 && !m->bf16_emulate,
+        .bf16_speedup = be->bf16_speedup,
+        .auto_mixed_min = be->auto_mixed_min,
     };
     for (int p = 0; p < MUON_PRODUCT_COUNT; p++)
         i.kernel[p] = be->kernel[p];
     *info = i;
     return MUON_OK;
+}
+
+muon_precision muon_backend_layer_precision(const muon_backend *be, muon_precision p)
+{
+    if (p != MUON_PRECISION_AUTO)
+        return p;
+    if (!be)
+        be = muon__backend_default();
+    return be->bf16_speedup > 0 ? MUON_PRECISION_MIXED : MUON_PRECISION_FP32;
 }

@@ -24,7 +24,21 @@ static void backend_usage(FILE *f)
     cli_print_flags(f, backend_flags, N_BACKEND_FLAGS);
 }
 
-static void print_text(const muon_backend_info *b)
+/* Shapes whose AUTO resolution the table shows: GPT-2 small's matrices,
+ * a larger wide one and one below the bf16 threshold. */
+static const long auto_shapes[][2] = {{768, 768}, {768, 3072}, {3072, 768}, {1024, 4096},
+                                      {128, 128}};
+#define N_AUTO_SHAPES ((int)(sizeof auto_shapes / sizeof auto_shapes[0]))
+
+static muon_ortho_config auto_pick(const muon_backend *be, int i)
+{
+    muon_ortho_config d = muon_ortho_config_default(), c = d;
+    if (muon_ortho_resolve(be, &d, auto_shapes[i][0], auto_shapes[i][1], &c) != MUON_OK)
+        c = d;
+    return c;
+}
+
+static void print_text(const muon_backend *be, const muon_backend_info *b)
 {
     printf("backend %s, %d threads\n", muon_backend_kind_name(b->kind), b->threads);
     for (int p = 0; p < MUON_PRODUCT_COUNT; p++)
@@ -37,6 +51,18 @@ static void print_text(const muon_backend_info *b)
     printf("  %-22s %.0f\n", "one_thread_flops", b->one_thread_flops);
     printf("  %-22s %ld\n", "rows_per_thread", b->rows_per_thread);
     printf("  %-22s %.0f\n", "bf16_one_thread_flops", b->bf16_one_thread_flops);
+    printf("  %-22s %.1f (0: never mixed; m >= %ld)\n", "auto bf16_speedup", b->bf16_speedup,
+           b->auto_mixed_min);
+    printf("precision auto\n");
+    printf("  %-22s %s\n", "model layers",
+           muon_precision_name(muon_backend_layer_precision(be, MUON_PRECISION_AUTO)));
+    for (int i = 0; i < N_AUTO_SHAPES; i++) {
+        muon_ortho_config c = auto_pick(be, i);
+        char shape[48];
+        snprintf(shape, sizeof shape, "ortho %ldx%ld", auto_shapes[i][0], auto_shapes[i][1]);
+        printf("  %-22s %s, %s\n", shape, muon_ortho_method_name(c.method),
+               muon_precision_name(c.precision));
+    }
     printf("machine\n");
     printf("  %-22s %d\n", "cores", b->cores);
     printf("  %-22s avx2 %d, avx512 %d, avx512_bf16 %d, amx %d\n", "cpu", b->avx2, b->avx512,
@@ -47,13 +73,42 @@ static void print_text(const muon_backend_info *b)
     printf("  %-22s %s\n", "bf16_native", b->bf16_native ? "yes" : "no");
 }
 
-static cJSON *to_json(const muon_backend_info *b)
+static cJSON *auto_json(const muon_backend *be, const muon_backend_info *b)
+{
+    cJSON *o = cJSON_CreateObject(), *shapes = cJSON_CreateArray();
+    if (!o || !shapes) {
+        cJSON_Delete(o);
+        cJSON_Delete(shapes);
+        return NULL;
+    }
+    cJSON_AddNumberToObject(o, "bf16_speedup", b->bf16_speedup);
+    cJSON_AddNumberToObject(o, "mixed_min", (double)b->auto_mixed_min);
+    cJSON_AddStringToObject(o, "layers",
+                            muon_precision_name(muon_backend_layer_precision(be, MUON_PRECISION_AUTO)));
+    for (int i = 0; i < N_AUTO_SHAPES; i++) {
+        muon_ortho_config c = auto_pick(be, i);
+        cJSON *e = cJSON_CreateObject();
+        if (!e)
+            continue;
+        cJSON_AddNumberToObject(e, "rows", (double)auto_shapes[i][0]);
+        cJSON_AddNumberToObject(e, "cols", (double)auto_shapes[i][1]);
+        cJSON_AddStringToObject(e, "method", muon_ortho_method_name(c.method));
+        cJSON_AddStringToObject(e, "precision", muon_precision_name(c.precision));
+        cJSON_AddItemToArray(shapes, e);
+    }
+    cJSON_AddItemToObject(o, "ortho", shapes);
+    return o;
+}
+
+static cJSON *to_json(const muon_backend *be, const muon_backend_info *b)
 {
     cJSON *o = cJSON_CreateObject(), *prod = cJSON_CreateObject(), *m = cJSON_CreateObject();
-    if (!o || !prod || !m) {
+    cJSON *au = auto_json(be, b);
+    if (!o || !prod || !m || !au) {
         cJSON_Delete(o);
         cJSON_Delete(prod);
         cJSON_Delete(m);
+        cJSON_Delete(au);
         return NULL;
     }
     cJSON_AddStringToObject(o, "bench", "backend");
@@ -80,6 +135,7 @@ static cJSON *to_json(const muon_backend_info *b)
     cJSON_AddBoolToObject(m, "openblas_avx512", b->openblas_avx512);
     cJSON_AddStringToObject(m, "onednn_isa", b->onednn_isa);
     cJSON_AddBoolToObject(m, "bf16_native", b->bf16_native);
+    cJSON_AddItemToObject(o, "precision_auto", au);
     cJSON_AddItemToObject(o, "machine", m);
     return o;
 }
@@ -112,9 +168,9 @@ int cli_bench_backend(int argc, char **argv)
     }
     if (!rc) {
         if (cli_count(&a, "json") > 0)
-            rc = bench_emit_json(to_json(&info));
+            rc = bench_emit_json(to_json(be, &info));
         else
-            print_text(&info);
+            print_text(be, &info);
     }
     muon_backend_free(be);
     cli_args_free(&a);

@@ -19,7 +19,7 @@ static const cli_flag ortho_flags[] = {
     {"coeffs", "C", CLI_VALUE, "polar-express | keller | quintic5 | taylor-K (default polar-express)"},
     {"steps", "Q", CLI_VALUE, "iterations, >= 1 (default 5)"},
     {"aol", NULL, CLI_SWITCH, "AOL rescaling instead of Frobenius normalization"},
-    {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 products but the last two steps (default fp32)"},
+    {"precision", "P", CLI_VALUE, "fp32 | mixed | auto: bf16 products but the last two steps (default auto)"},
     {"restarts", "LIST", CLI_VALUE, CLI_RESTARTS_HELP},
     {"threads", "N", CLI_VALUE | CLI_REPEAT,
      "BLAS threads, repeatable or a list 1,2 (default: OpenBLAS's setting)"},
@@ -108,6 +108,15 @@ static int measure(const muon_ortho_config *base, muon_ortho_method method, cons
     return 0;
 }
 
+/* The precision a run of method on rows x cols actually used (AUTO resolved). */
+static muon_precision ran_precision(const muon_ortho_config *cfg, muon_ortho_method method,
+                                    long rows, long cols)
+{
+    muon_ortho_config c = *cfg, r;
+    c.method = method;
+    return muon_ortho_resolve(NULL, &c, rows, cols, &r) == MUON_OK ? r.precision : cfg->precision;
+}
+
 static int print_json(long rows, long cols, const muon_ortho_config *cfg, int threads,
                       const ortho_result *r, int picked, const ortho_result *cand, int ncand)
 {
@@ -125,7 +134,9 @@ static int print_json(long rows, long cols, const muon_ortho_config *cfg, int th
     cJSON_AddNumberToObject(o, "ortho_err", r->err);
     cJSON_AddNumberToObject(o, "repeats", r->repeats);
     cJSON_AddBoolToObject(o, "aol", cfg->aol);
-    cJSON_AddStringToObject(o, "precision", muon_precision_name(cfg->precision));
+    cJSON_AddStringToObject(o, "precision",
+                            muon_precision_name(ran_precision(cfg, r->method, rows, cols)));
+    cJSON_AddStringToObject(o, "precision_asked", muon_precision_name(cfg->precision));
     char rs[96];
     if (r->method == MUON_ORTHO_GRAM_NS) /* the others never restart */
         cJSON_AddStringToObject(o, "restarts", muon_gram_restarts_name(cfg->gram_restarts, rs, sizeof rs));
@@ -155,7 +166,8 @@ static void print_text(long rows, long cols, const muon_ortho_config *cfg, int t
     else
         snprintf(how, sizeof how, "%s, %d steps%s%s%s",
                  muon_coeffs_name(cfg, cname, sizeof cname), cfg->steps, cfg->aol ? ", aol" : "",
-                 cfg->precision == MUON_PRECISION_MIXED ? ", mixed" : "", rtxt);
+                 ran_precision(cfg, r->method, rows, cols) == MUON_PRECISION_MIXED ? ", mixed" : "",
+                 rtxt);
     printf("%ldx%ld  threads %d  %-7s %s:  %9.2f ms (median of %d)  %7.1f GFLOP/s"
            "  ortho_err %.3g\n",
            rows, cols, threads, muon_ortho_method_name(r->method), how, r->ms, r->repeats,

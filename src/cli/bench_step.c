@@ -20,7 +20,7 @@ static const cli_flag step_flags[] = {
     {"repeats", "R", CLI_VALUE, "timed steps, >= 1 (default 5)"},
     {"warmup", "W", CLI_VALUE, "untimed steps first, >= 0 (default 1)"},
     {"seed", "SEED", CLI_VALUE, "seed of weights and gradients (default 1234)"},
-    {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 products but the last two NS steps (default fp32)"},
+    {"precision", "P", CLI_VALUE, "fp32 | mixed | auto: bf16 products but the last two NS steps (default auto)"},
     {"restarts", "LIST", CLI_VALUE, CLI_RESTARTS_HELP},
     {"json", NULL, CLI_SWITCH, "one JSON object per line instead of text"},
 };

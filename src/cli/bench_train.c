@@ -27,7 +27,7 @@ static const cli_flag train_flags[] = {
     {"warmup", "W", CLI_VALUE, "untimed steps first, < S (default 3)"},
     {"optim", "O", CLI_VALUE, "muon | adamw | both (default both: AdamW, then Muon)"},
     {"seed", "SEED", CLI_VALUE, "seed of the weights and tokens (default 1234)"},
-    {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 operands in the linear layers and NS (default fp32)"},
+    {"precision", "P", CLI_VALUE, "fp32 | mixed | auto: bf16 operands in the linear layers and NS (default auto)"},
     {"restarts", "LIST", CLI_VALUE, CLI_RESTARTS_HELP},
     {"json", NULL, CLI_SWITCH, "one JSON object per line instead of text"},
 };

@@ -19,7 +19,7 @@ static const cli_flag flags[] = {
                                " (default polar-express)"},
     {"steps", "Q", CLI_VALUE, "iterations, >= 1 (default 5; ignored by svd)"},
     {"aol", NULL, CLI_SWITCH, "AOL rescaling instead of Frobenius normalization"},
-    {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 products but the last two steps (default fp32)"},
+    {"precision", "P", CLI_VALUE, "fp32 | mixed | auto: bf16 products but the last two steps (default auto)"},
     {"restarts", "LIST", CLI_VALUE, CLI_RESTARTS_HELP},
     {"threads", "N", CLI_VALUE, "BLAS threads, 0 = all cores (default: OpenBLAS's setting)"},
 };
@@ -74,8 +74,8 @@ int cli_ortho_config_from_args(const cli_args *a, muon_ortho_config *cfg)
     c.aol = cli_count(a, "aol") > 0;
     const char *pr = cli_get_str(a, "precision", NULL);
     if (pr && muon_precision_parse(pr, &c.precision) != MUON_OK)
-        return cli_usage_error(a, "--precision must be fp32 or mixed; got '%s'", pr);
-    if (c.precision != MUON_PRECISION_FP32 && c.method == MUON_ORTHO_SVD)
+        return cli_usage_error(a, "--precision must be fp32, mixed or auto; got '%s'", pr);
+    if (c.precision == MUON_PRECISION_MIXED && c.method == MUON_ORTHO_SVD)
         return cli_usage_error(a, "--precision mixed has no steps to run with --method svd");
     int rc = cli_get_restarts(a, &c);
     if (rc)
@@ -90,7 +90,7 @@ int cli_get_precision(const cli_args *a, muon_precision *out)
 {
     const char *s = cli_get_str(a, "precision", NULL);
     if (s && muon_precision_parse(s, out) != MUON_OK)
-        return cli_usage_error(a, "--precision must be fp32 or mixed, got '%s'", s);
+        return cli_usage_error(a, "--precision must be fp32, mixed or auto, got '%s'", s);
     return 0;
 }
 
@@ -153,14 +153,16 @@ int cli_ortho(int argc, char **argv)
         goto done;
     }
     char cname[32], how[64];
+    muon_ortho_config ran = cfg;
+    muon_ortho_resolve(NULL, &cfg, rows, cols, &ran);
     if (cfg.method == MUON_ORTHO_SVD)
         snprintf(how, sizeof how, "exact polar factor");
     else
         snprintf(how, sizeof how, "coeffs %s, %d steps%s%s",
                  muon_coeffs_name(&cfg, cname, sizeof cname), cfg.steps, cfg.aol ? ", aol" : "",
-                 cfg.precision == MUON_PRECISION_MIXED ? ", mixed" : "");
+                 ran.precision == MUON_PRECISION_MIXED ? ", mixed" : "");
     printf("wrote %s: %ld x %ld float32, method %s, %s, %.1f ms\n", out, rows, cols,
-           muon_ortho_method_name(cfg.method), how, ms);
+           muon_ortho_method_name(ran.method), how, ms);
     rc = 0;
 done:
     free(g);

@@ -29,7 +29,7 @@
     {"coeffs", "C", CLI_VALUE, "Newton-Schulz coefficients (default polar-express)"},         \
     {"ns-steps", "Q", CLI_VALUE, "Newton-Schulz steps (default 5)"},                          \
     {"ortho-method", "M", CLI_VALUE, "auto | ns | gram-ns | svd (default auto)"},             \
-    {"precision", "P", CLI_VALUE, "fp32 | mixed: bf16 matrix-product operands (default fp32)"},\
+    {"precision", "P", CLI_VALUE, "fp32 | mixed | auto: bf16 matrix-product operands where faster (default auto)"},\
     {"restarts", "LIST", CLI_VALUE, "Gram NS restarts: steps (e.g. 3) or none (default 3)"},   \
     {"momentum", "X", CLI_VALUE, "Muon momentum (default 0.95)"},                             \
     {"quiet", NULL, CLI_SWITCH, "no progress output"}
@@ -138,7 +138,7 @@ int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_c
         return rc;
     if ((rc = cli_get_precision(a, &c.ortho.precision)))
         return rc;
-    if (c.ortho.precision != MUON_PRECISION_FP32 && c.ortho.method == MUON_ORTHO_SVD)
+    if (c.ortho.precision == MUON_PRECISION_MIXED && c.ortho.method == MUON_ORTHO_SVD)
         return cli_usage_error(a, "--precision mixed cannot be combined with --ortho-method svd");
     if ((rc = cli_get_restarts(a, &c.ortho)))
         return rc;

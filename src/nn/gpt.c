@@ -306,6 +306,7 @@ muon_status gpt_set_precision(gpt_model *m, muon_precision p)
         return MUON_ERR_NULL;
     if ((int)p < 0 || p >= MUON_PRECISION_COUNT)
         return MUON_ERR_ARG;
+    p = muon_backend_layer_precision(NULL, p); /* AUTO: what this machine runs faster */
     if (p == MUON_PRECISION_MIXED && !m->mxmem) {
         size_t N = (size_t)m->batch * (size_t)m->c.context, D = (size_t)m->c.dim;
         size_t V = (size_t)m->c.vocab, widest = V > 4 * D ? V : 4 * D;

@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include "optim/optim.h"
+#include "ortho/ortho.h"
 
 const muon__rule_info muon__rule_table[MUON__RULE_COUNT] = {
     [MUON__RULE_MUON] = {"muon", 1, 1},
@@ -293,7 +294,8 @@ double muon_opt_ortho_flops(const muon_opt *opt)
     double f = 0;
     for (int i = 0; i < opt->n_params; i++)
         if (opt->params[i].rule == MUON__RULE_MUON)
-            f += muon_ortho_flops(&opt->cfg.ortho, opt->params[i].rows, opt->params[i].cols);
+            f += muon__ortho_flops_on(opt->finalized ? &opt->be : muon__backend_default(),
+                                      &opt->cfg.ortho, opt->params[i].rows, opt->params[i].cols);
     return f;
 }
 

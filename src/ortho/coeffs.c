@@ -44,6 +44,7 @@ muon_ortho_config muon_ortho_config_default(void)
     c.eps = DEFAULT_EPS;
     c.aol = 0;
     c.gram_restarts = MUON_GRAM_DEFAULT_RESTARTS;
+    c.precision = MUON_PRECISION_AUTO;
     return c;
 }
 
@@ -70,7 +71,7 @@ const char *muon_ortho_method_name(muon_ortho_method m)
     return muon__name_at(method_names, MUON_ORTHO_METHOD_COUNT, (int)m);
 }
 
-static const char *const precision_names[MUON_PRECISION_COUNT] = {"fp32", "mixed"};
+static const char *const precision_names[MUON_PRECISION_COUNT] = {"fp32", "mixed", "auto"};
 
 muon_status muon_precision_parse(const char *name, muon_precision *out)
 {
@@ -162,7 +163,7 @@ muon_status muon_ortho_config_validate(const muon_ortho_config *cfg)
     if ((int)cfg->precision < 0 || cfg->precision >= MUON_PRECISION_COUNT)
         return MUON_ERR_ARG;
     /* svd has no steps to run in bf16: refused, as AOL is */
-    if (cfg->precision != MUON_PRECISION_FP32 && cfg->method == MUON_ORTHO_SVD)
+    if (cfg->precision == MUON_PRECISION_MIXED && cfg->method == MUON_ORTHO_SVD)
         return MUON_ERR_UNSUPPORTED;
     return MUON_OK;
 }

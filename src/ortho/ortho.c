@@ -38,15 +38,67 @@ static muon_status check_shape(long rows, long cols, size_t *n)
     return MUON_OK;
 }
 
-/* Floats of workspace for a resolved config. */
-static size_t work_floats(const muon_ortho_config *c, long rows, long cols)
+/* Floats of workspace for a resolved config. An unresolved AUTO precision
+ * is sized as mixed, whose buffers hold fp32's, so a workspace sized
+ * without a backend serves every backend. */
+static size_t work_floats(const muon_ortho_config *cfg, long rows, long cols)
 {
-    if (c->method == MUON_ORTHO_SVD)
+    if (cfg->method == MUON_ORTHO_SVD)
         return muon__svd_work_floats(rows, cols);
+    muon_ortho_config mixed = *cfg;
+    const muon_ortho_config *c = cfg;
+    if (cfg->precision == MUON_PRECISION_AUTO) {
+        mixed.precision = MUON_PRECISION_MIXED;
+        c = &mixed;
+    }
     muon__view v = muon__view_of(rows, cols);
     size_t mm = round16((size_t)v.m * (size_t)v.m);
     return round16((size_t)v.m * (size_t)v.n) + (size_t)muon__iter_mm_buffers(c) * mm +
            round16((size_t)v.m) + muon__bf16_work_floats(c, &v);
+}
+
+/* AUTO precision on be: mixed where the bf16 steps' flops at the
+ * backend's bf16 rate plus the fp32 steps' cost less than fp32 throughout.
+ * NS-form bf16 steps cost more flops than Gram NS's m x m iterations, so
+ * wide matrices stay fp32 unless bf16 runs much faster. */
+static muon_precision pick_precision(const muon__backend *be, const muon_ortho_config *c,
+                                     long rows, long cols)
+{
+    muon__view v = muon__view_of(rows, cols);
+    if (c->method == MUON_ORTHO_SVD || be->bf16_speedup <= 0 || v.m < be->auto_mixed_min)
+        return MUON_PRECISION_FP32;
+    muon_ortho_config f = *c, x = *c;
+    f.precision = MUON_PRECISION_FP32;
+    x.precision = MUON_PRECISION_MIXED;
+    if (muon__bf16_steps(&x) == 0)
+        return MUON_PRECISION_FP32;
+    double fp32 = muon__iter_flops(&f, &v, c->aol);
+    double bf16 = muon__mixed_flops(&x, &v);
+    double mixed = muon__iter_flops(&x, &v, c->aol) - bf16 + bf16 / be->bf16_speedup;
+    return mixed < fp32 ? MUON_PRECISION_MIXED : MUON_PRECISION_FP32;
+}
+
+static muon_ortho_config resolve_on(const muon__backend *be, const muon_ortho_config *cfg,
+                                    long rows, long cols)
+{
+    muon_ortho_config c = muon__ortho_resolve(cfg, rows, cols);
+    if (c.precision == MUON_PRECISION_AUTO)
+        c.precision = pick_precision(be, &c, rows, cols);
+    return c;
+}
+
+muon_status muon_ortho_resolve(const muon_backend *be, const muon_ortho_config *cfg, long rows,
+                               long cols, muon_ortho_config *out)
+{
+    if (!cfg || !out)
+        return MUON_ERR_NULL;
+    muon_status st = muon_ortho_config_validate(cfg);
+    size_t n;
+    if (st == MUON_OK)
+        st = check_shape(rows, cols, &n);
+    if (st == MUON_OK)
+        *out = resolve_on(be ? be : muon__backend_default(), cfg, rows, cols);
+    return st;
 }
 
 muon_status muon_ortho_workspace_size(const muon_ortho_config *cfg, long rows, long cols,
@@ -214,8 +266,10 @@ muon_status muon__orthogonalize(const muon__backend *be, int threads, const muon
     size_t n;
     if ((st = check_shape(rows, cols, &n)) != MUON_OK)
         return st;
-    muon_ortho_config c = muon__ortho_resolve(cfg, rows, cols);
-    size_t need = work_floats(&c, rows, cols) * sizeof(float) + ALIGN_SLACK;
+    /* the size muon_ortho_workspace_size gives, whatever AUTO picks */
+    muon_ortho_config asked = muon__ortho_resolve(cfg, rows, cols);
+    size_t need = work_floats(&asked, rows, cols) * sizeof(float) + ALIGN_SLACK;
+    muon_ortho_config c = resolve_on(be, cfg, rows, cols);
     if (work && work_bytes < need)
         return MUON_ERR_WORKSPACE;
     double sumsq = sum_squares(in, n);
@@ -239,16 +293,22 @@ muon_status muon__orthogonalize(const muon__backend *be, int threads, const muon
     return st;
 }
 
-double muon_ortho_flops(const muon_ortho_config *cfg, long rows, long cols)
+double muon__ortho_flops_on(const muon__backend *be, const muon_ortho_config *cfg, long rows,
+                            long cols)
 {
     size_t n;
     if (!cfg || muon_ortho_config_validate(cfg) != MUON_OK ||
         check_shape(rows, cols, &n) != MUON_OK)
         return 0.0;
-    muon_ortho_config c = muon__ortho_resolve(cfg, rows, cols);
+    muon_ortho_config c = resolve_on(be, cfg, rows, cols);
     if (c.method == MUON_ORTHO_SVD)
         return muon__svd_flops(rows, cols);
     muon__view v = muon__view_of(rows, cols);
     double aol = c.aol ? (double)v.m * (double)(v.m + 1) * (double)v.n : 0.0;
     return aol + muon__iter_flops(&c, &v, c.aol);
+}
+
+double muon_ortho_flops(const muon_ortho_config *cfg, long rows, long cols)
+{
+    return muon__ortho_flops_on(muon__backend_default(), cfg, rows, cols);
 }

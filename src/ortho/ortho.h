@@ -29,8 +29,14 @@ muon_status muon__orthogonalize(const muon__backend *be, int threads, const muon
                                 size_t work_bytes, int same_bits);
 
 /* cfg with every "0 selects the default" field replaced by its value and
- * MUON_ORTHO_AUTO resolved for a rows x cols matrix. cfg must be valid. */
+ * MUON_ORTHO_AUTO resolved for a rows x cols matrix; the precision is left
+ * as given (AUTO depends on the backend: muon_ortho_resolve). cfg must be
+ * valid. */
 muon_ortho_config muon__ortho_resolve(const muon_ortho_config *cfg, long rows, long cols);
+
+/* muon_ortho_flops on backend be (its AUTO precision). */
+double muon__ortho_flops_on(const muon__backend *be, const muon_ortho_config *cfg, long rows,
+                            long cols);
 
 /* The polynomial of step t (0-based) of a resolved config. */
 void muon__ortho_step_poly(const muon_ortho_config *cfg, int t, muon__poly *p);

@@ -182,9 +182,10 @@ int train_config_from_json(const char *json, size_t len, train_config *out, char
         bad = "coeffs";
     /* absent in configurations written before mixed precision: fp32 */
     char prec[16] = "fp32";
-    if (!bad && cJSON_GetObjectItemCaseSensitive(o, "precision") &&
-        (get_str(o, "precision", prec, sizeof prec) ||
-         muon_precision_parse(prec, &c.ortho.precision)))
+    if (!bad && !cJSON_GetObjectItemCaseSensitive(o, "precision"))
+        c.ortho.precision = MUON_PRECISION_FP32;
+    else if (!bad && (get_str(o, "precision", prec, sizeof prec) ||
+                      muon_precision_parse(prec, &c.ortho.precision)))
         bad = "precision";
     /* absent before restarts were configurable: the default; checked
      * against ns_steps once the numbers are read */
