@@ -185,7 +185,8 @@ def ortho_figure(sides, t, inputs, rep):
         rates += gemm_rates(sides, t)
         for sh in SHAPES:
             src = ["--input", inputs[sh]]
-            runs["ours"] += sides.ours(["ortho", *src, "--coeffs", "polar-express", *common])
+            runs["ours"] += sides.ours(["ortho", *src, "--coeffs", "polar-express", *common,
+                                        "--precision", "fp32"])
             if sides.mixed:
                 runs["mixed"] += sides.ours(["ortho", *src, "--coeffs", "polar-express",
                                              *common, "--precision", "mixed"])
@@ -235,12 +236,14 @@ def ortho_figure(sides, t, inputs, rep):
 
 
 def step_figure(sides, t, rep):
-    """Figure 2 at t threads: ours (defaults, and --precision mixed) against
-    torch.optim.Muon + AdamW (and Debian's hybrid Muon), alternated."""
-    runs = {k: [] for k in ("ours", "mixed", "peer", "debian")}
+    """Figure 2 at t threads: ours (defaults, i.e. precision auto, and
+    --precision fp32 and mixed) against torch.optim.Muon + AdamW (and
+    Debian's hybrid Muon), alternated."""
+    runs = {k: [] for k in ("ours", "fp32", "mixed", "peer", "debian")}
     common = ["--model", "gpt2-small", "--threads", str(t), "--repeats", rep]
     for _ in range(sides.rounds):
         runs["ours"] += sides.ours(["step", *common])
+        runs["fp32"] += sides.ours(["step", *common, "--precision", "fp32"])
         if sides.mixed:
             runs["mixed"] += sides.ours(["step", *common, "--precision", "mixed"])
         runs["peer"] += sides.peer("peer_step.py", [*common, "--warmup", "1"])
@@ -248,7 +251,10 @@ def step_figure(sides, t, rep):
             runs["debian"] += sides.debian("peer_step.py", [*common, "--warmup", "1"])
     o, p = best(runs["ours"], "ms"), best(runs["peer"], "ms")
     m, d = best(runs["mixed"], "ms"), best(runs["debian"], "ms")
+    f = best(runs["fp32"], "ms")
     row = {"threads": t, "ms": o["ms"], "peer_ms": p["ms"], "peer_optimizer": p["optimizer"],
+           "precision": o.get("precision"), "fp32_ms": f["ms"],
+           "fp32_speedup": ratio(p["ms"], f["ms"]),
            "speedup": ratio(p["ms"], o["ms"]), "params": o["params"],
            "mixed_ms": m["ms"] if m else None, "mixed_speedup": ratio(p["ms"], m and m["ms"]),
            "debian_ms": d["ms"] if d else None,
@@ -274,9 +280,10 @@ def train_figure(sides, model, t, steps, data):
                  ("compiled", ["--optim", "adamw", "--compile"])]
     if sides.mixed:
         peer_runs.append(("bf16", ["--optim", "muon", "--compile", "--dtype", "bfloat16"]))
-    ours, mixed, peer = [], [], []
+    ours, fp32, mixed, peer = [], [], [], []
     for _ in range(sides.rounds):
         ours += sides.ours(["train", *shape])
+        fp32 += sides.ours(["train", *shape, "--precision", "fp32"])
         if sides.mixed:
             mixed += sides.ours(["train", *shape, "--precision", "mixed"])
         for kind, flags in peer_runs:
@@ -290,9 +297,12 @@ def train_figure(sides, model, t, steps, data):
         pe = best(peer, "tokens_per_s", True, optim=optim, kind="eager")
         p16 = best(peer, "tokens_per_s", True, optim=optim, kind="bf16")
         m = best(mixed, "tokens_per_s", True, optim=optim)
+        f = best(fp32, "tokens_per_s", True, optim=optim)
         get = lambda r: r["tokens_per_s"] if r else None  # noqa: E731
         row = {"model": label, "dim": d, "layers": l, "context": tt, "batch": b, "threads": t,
                "optim": optim, "tokens_per_s": o["tokens_per_s"],
+               "precision": o.get("precision"), "fp32_tokens_per_s": get(f),
+               "fp32_speedup": ratio(get(f), get(pc)),
                "peer_optimizer": pc["optimizer"], "peer_compiled_tokens_per_s": get(pc),
                "peer_eager_tokens_per_s": get(pe), "speedup": ratio(get(o), get(pc)),
                "mixed_tokens_per_s": get(m), "peer_bf16_tokens_per_s": get(p16),
@@ -588,22 +598,26 @@ def write_markdown(res, path):
           "torch.optim.Muon's precision. The error target is torch's fp32 error."]
     L += fastest_markdown(res["ortho_fastest"])
     L += ["", "## 3. Optimizer step, GPT-2 small shapes",
-          "", "Ours: `muon bench step` at its defaults (and `--precision mixed`). Peer: "
+          "", "Ours: `muon bench step` at its defaults (precision auto), with `--precision "
+          "fp32` and with `--precision mixed`. Peer: "
           "`torch.optim.Muon(adjust_lr_fn=\"match_rms_adamw\")` over the 48 hidden matrices "
           "(its NS in bfloat16, coefficients (3.4445, -4.775, 2.0315)) and fused "
           "`torch.optim.AdamW` over the rest; Debian's torch 1.13 (no torch.optim.Muon) steps "
           "the written-out hybrid Muon, fp32 NS."]
     L += step_markdown(res["step"])
     L += ["", "## 4. Training throughput (forward + backward + step)", "",
-          "Ours: `muon bench train` at its defaults (fp32), and `--precision mixed`. Peer: "
+          "Ours: `muon bench train` at its defaults (precision auto), with `--precision fp32` "
+          "and with `--precision mixed`. Peer: "
           "the same model (docs/model.md) under `torch.compile` and eager; under "
           "`torch.autocast` bf16 + `torch.compile` beside our mixed. Tokens/s."]
-    L += md_table(["model", "threads", "optimizer", "ours", "torch.compile", "ratio",
-                   "torch eager", "ours mixed", "torch compile + autocast bf16",
+    L += md_table(["model", "threads", "optimizer", "ours (auto)", "torch.compile", "ratio",
+                   "ours fp32", "ratio", "torch eager", "ours mixed",
+                   "torch compile + autocast bf16",
                    "ours fwd / bwd / opt ms", "steal % ours / torch"],
                   [[f"{r['model']} (d={r['dim']}, L={r['layers']}, T={r['context']}, "
                     f"B={r['batch']})", r["threads"], r["optim"], num(r["tokens_per_s"]),
                     num(r["peer_compiled_tokens_per_s"]), fmt(r["speedup"]),
+                    num(r.get("fp32_tokens_per_s")), fmt(r.get("fp32_speedup")),
                     num(r["peer_eager_tokens_per_s"]), num(r["mixed_tokens_per_s"]),
                     num(r["peer_bf16_tokens_per_s"]),
                     f"{r['fwd_ms']:.1f} / {r['bwd_ms']:.1f} / {r['opt_ms']:.1f}", steal(r)]
@@ -663,10 +677,13 @@ def fastest_markdown(rows):
 
 
 def step_markdown(rows):
-    return md_table(["threads", "ours", "torch.optim.Muon + AdamW", "ratio", "ours mixed",
-                     "ratio", "Debian torch 1.13", "steal % ours / torch"],
+    return md_table(["threads", "ours (auto)", "torch.optim.Muon + AdamW", "ratio", "ours fp32",
+                     "ratio", "ours mixed", "ratio", "Debian torch 1.13", "steal % ours / torch"],
                     [[r["threads"], f"{r['ms']:.0f} ms", f"{r['peer_ms']:.0f} ms",
-                      fmt(r["speedup"]), num(r["mixed_ms"]) + (" ms" if r["mixed_ms"] else ""),
+                      fmt(r["speedup"]),
+                      num(r.get("fp32_ms")) + (" ms" if r.get("fp32_ms") else ""),
+                      fmt(r.get("fp32_speedup")),
+                      num(r["mixed_ms"]) + (" ms" if r["mixed_ms"] else ""),
                       fmt(r["mixed_speedup"]),
                       "-" if r["debian_ms"] is None else f"{r['debian_ms']:.0f} ms", steal(r)]
                      for r in rows])
