@@ -68,10 +68,16 @@ $(BUILD)/test_runner: $(TEST_OBJ) $(TOOL_OBJ) $(BUILD)/libmuon.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJ) $(TOOL_OBJ) $(BUILD)/libmuon.a $(TOOL_LIBS) $(LIB_LIBS)
 
 # The tests run with the build directory so they find build/muon and the .so.
-test: all $(BUILD)/test_runner
+# The allocation-failure shim of tests/test_faults.c (LD_PRELOAD): plain
+# flags, since a sanitizer's runtime would replace its malloc.
+$(BUILD)/libfailmalloc.so: tests/fault/failmalloc.c
+	@mkdir -p $(BUILD)
+	$(CC) -std=c11 -O2 -g -fPIC -shared $(WARN) -o $@ $< -ldl
+
+test: all $(BUILD)/test_runner $(BUILD)/libfailmalloc.so
 	sh tests/run.sh $(BUILD) $(PYTHON)
 
-test-c: all $(BUILD)/test_runner
+test-c: all $(BUILD)/test_runner $(BUILD)/libfailmalloc.so
 	sh tests/run.sh $(BUILD) none
 
 # A separate build tree so sanitizer objects never mix with the normal ones.

@@ -80,7 +80,7 @@ int cli_args_parse(cli_args *a, const char *prog, const cli_flag *flags, int nfl
     a->pos = malloc(sizeof(const char *) * (size_t)cap);
     if (!a->occ || !a->pos) {
         cli_args_free(a);
-        fprintf(stderr, "%s: out of memory\n", prog);
+        fprintf(stderr, "%s: out of memory parsing the command line\n", prog);
         return 2;
     }
     int rc = 0, flags_done = 0;

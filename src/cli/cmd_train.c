@@ -42,9 +42,9 @@ int cli_train(int argc, char **argv)
         fprintf(stderr, "muon train: %s\n", err);
     else
         printf("done: %ld steps, final train loss %.4f, val loss %.4f, %.0f tokens/s; "
-               "wrote %s/{metrics.jsonl,checkpoint.bin,loss.svg}\n",
+               "wrote %s/{metrics.jsonl,checkpoint.bin%s}\n",
                res.steps_done, res.final_train_loss, res.final_val_loss, res.tokens_per_s,
-               c.out_dir);
+               c.out_dir, res.plot_written ? ",loss.svg" : "");
     train_result_free(&res);
     cli_args_free(&a);
     return rc;

@@ -80,7 +80,12 @@ int ckpt_read(const char *path, ckpt_file *out, char *err, size_t errcap)
         return -1;
     }
     unsigned char *buf = malloc(size > 0 ? (size_t)size : 1);
-    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+    if (!buf) {
+        snprintf(err, errcap, "out of memory reading checkpoint %s (%ld bytes)", path, size);
+        fclose(f);
+        return -1;
+    }
+    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
         snprintf(err, errcap, "cannot read checkpoint %s", path);
         free(buf);
         fclose(f);

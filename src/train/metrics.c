@@ -105,7 +105,13 @@ int metrics_plot(const char *dir, char *err, size_t errcap)
                 vy = nvy ? nvy : vy;
                 if (!nx || !ny || !nvx || !nvy) {
                     cJSON_Delete(o);
-                    break;
+                    fclose(f);
+                    free(x);
+                    free(y);
+                    free(vx);
+                    free(vy);
+                    snprintf(err, errcap, "out of memory reading %s for the plot", path);
+                    return -1;
                 }
             }
             x[n] = s->valuedouble;

@@ -202,7 +202,7 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
     r->inputs = malloc(tok_bytes);
     r->targets = malloc(tok_bytes);
     if (!r->inputs || !r->targets) {
-        snprintf(err, errcap, "out of memory");
+        snprintf(err, errcap, "out of memory for the token batches (2 x %zu bytes)", tok_bytes);
         goto fail;
     }
     if (resume) {
@@ -295,10 +295,12 @@ static int save_checkpoint(run_state *r, long step, double wall, char *err, size
     return rc;
 }
 
-static void record_eval(train_result *res, long step, double loss, double wall)
+/* 0, or -1 when out of memory: the caller's report (compare's table and
+ * plot) must not silently miss an evaluation */
+static int record_eval(train_result *res, long step, double loss, double wall)
 {
     if (!res)
-        return;
+        return 0;
     int n = res->n_evals;
     long *s = realloc(res->eval_step, sizeof(long) * (size_t)(n + 1));
     if (s)
@@ -310,11 +312,12 @@ static void record_eval(train_result *res, long step, double loss, double wall)
     if (w)
         res->eval_wall = w;
     if (!s || !l || !w)
-        return;
+        return -1;
     res->eval_step[n] = step;
     res->eval_loss[n] = loss;
     res->eval_wall[n] = wall;
     res->n_evals = n + 1;
+    return 0;
 }
 
 int train_run(const train_config *cfg, const char *resume, train_result *res, char *err,
@@ -383,7 +386,11 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
         if (step % c->eval_every == 0 || step == c->steps || step == end) {
             val = evaluate(&r);
             last_val = val;
-            record_eval(res, step, val, now_s() - t_begin);
+            if (record_eval(res, step, val, now_s() - t_begin)) {
+                snprintf(err, errcap, "out of memory recording the evaluation of step %ld", step);
+                rc = 1;
+                break;
+            }
         }
         double lr_now = c->lr * mult;
         metrics_write(&r.log, step, loss, lr_now, (double)tokens_per_step / dt, val);
@@ -396,10 +403,14 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
     double wall = now_s() - t_begin;
     if (rc == 0 && save_checkpoint(&r, end, wall, err, errcap))
         rc = 1;
-    if (rc == 0)
-        metrics_plot(c->out_dir, err, errcap); /* a plot failure is not fatal */
+    /* the checkpoint and metrics are written: a missing plot is a warning */
+    char perr[512];
+    int plotted = rc == 0 && metrics_plot(c->out_dir, perr, sizeof perr) == 0;
+    if (rc == 0 && !plotted)
+        fprintf(stderr, "warning: %s/loss.svg not written: %s\n", c->out_dir, perr);
     if (res) {
         res->steps_done = end;
+        res->plot_written = plotted;
         res->final_train_loss = last_loss;
         res->final_val_loss = rc == 0 ? last_val : INFINITY;
         res->tokens_per_s = train_time > 0 ? (double)train_tokens / train_time : 0;

@@ -54,6 +54,7 @@ typedef struct {
     double tokens_per_s; /* training tokens / training time, steps 2.. */
     double wall_s;       /* whole run incl. evaluation */
     size_t n_params, param_bytes, grad_bytes, opt_state_bytes, act_bytes;
+    int plot_written; /* 0: loss.svg could not be written (a warning was printed) */
     int n_evals;
     long *eval_step;
     double *eval_loss, *eval_wall; /* wall seconds at that eval */
