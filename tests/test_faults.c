@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "data/data.h"
 #include "harness.h"
@@ -164,4 +165,58 @@ TEST(faults_every_failed_allocation_is_a_clear_error)
         all_ok += n_ok;
     }
     ASSERT(all_err > 20); /* the shim did make allocations fail */
+}
+
+/* A disk that fills up, then one mounted read-only, under a run that
+ * resumes: a clear error naming the file and the reason (the checkpoint's
+ * when the disk fills, the metrics' first when nothing can be written), a
+ * non-zero exit,
+ * the checkpoint it started from byte-identical, and no temporary file
+ * left beside it. Real file systems (a 2 MiB tmpfs in a private mount
+ * namespace), so root and unshare(1) are needed. */
+TEST(faults_full_or_read_only_disk_keeps_the_checkpoint)
+{
+    if (geteuid() != 0 || tu_run("command -v unshare && command -v mount", NULL) != 0)
+        SKIP("needs root and unshare(1) for a private tmpfs");
+    if (tu_run("unshare -m true", NULL) != 0)
+        SKIP("unshare -m is not permitted here");
+    const char *d = tu_tmpdir();
+    char p[700];
+    snprintf(p, sizeof p, "%s/text.txt", d);
+    static const char line[] = "the disk is full, and the checkpoint must survive it.\n";
+    char corpus[60 * sizeof line];
+    for (int i = 0; i < 60; i++)
+        memcpy(corpus + i * (sizeof line - 1), line, sizeof line - 1);
+    ASSERT(tu_write_file(p, corpus, 60 * (sizeof line - 1)) == 0);
+    static const struct {
+        const char *label, *spoil, *reason;
+    } cases[] = {
+        /* leave 24 KiB: the metrics fit, the checkpoint does not */
+        {"full disk",
+         "free=$(df --output=avail -k \"$D/mnt\" | tail -1); "
+         "dd if=/dev/zero of=\"$D/mnt/fill\" bs=1k count=$((free - 24)) 2>/dev/null; true",
+         "No space left on device"},
+        {"read-only", "mount -o remount,ro \"$D/mnt\"", "Read-only file system"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char script[4096], *out = NULL;
+        snprintf(script, sizeof script,
+                 "unshare -m sh -c 'D=\"%s\"; M=\"%s/muon\"; rm -rf \"$D/mnt\"; mkdir \"$D/mnt\" && "
+                 "mount -t tmpfs -o size=2m none \"$D/mnt\" && "
+                 "\"$M\" train --data \"$D/text.txt\" --out \"$D/mnt/run\" " FTINY
+                 " --steps 3 --precision fp32 >/dev/null && "
+                 "cp \"$D/mnt/run/checkpoint.bin\" \"$D/saved.bin\" && %s; "
+                 "\"$M\" train --resume \"$D/mnt/run/checkpoint.bin\" --steps 6 --quiet "
+                 "--threads 1; echo \"exit=$?\"; "
+                 "cmp -s \"$D/mnt/run/checkpoint.bin\" \"$D/saved.bin\" && echo SAME; "
+                 "echo LISTING; ls -a \"$D/mnt/run\"'",
+                 d, tu_build_dir(), cases[i].spoil);
+        ASSERT_EQ_INT(tu_run(script, &out), 0);
+        const char *listing = out ? strstr(out, "LISTING") : NULL;
+        int ok = has(out, "exit=1") && has(out, cases[i].reason) && has(out, "muon train: ") &&
+                 has(out, "SAME") && listing && !strstr(listing, ".tmp");
+        printf("    %s: %s", cases[i].label, ok ? "clear error, checkpoint intact\n" : out);
+        free(out);
+        ASSERT(ok);
+    }
 }
