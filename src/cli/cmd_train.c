@@ -1,5 +1,6 @@
 /* `muon train`: train the GPT of docs/model.md with Muon or AdamW. The flag
  * table and its reading are shared with `muon compare` (cli_train_flags). */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +15,31 @@ static void usage(FILE *f)
                "or llm.c token shards) and writes DIR/metrics.jsonl, DIR/checkpoint.bin and\n"
                "DIR/loss.svg. --resume continues a checkpoint bit-identically.\n\nflags:\n");
     cli_print_flags(f, cli_train_flag_table, cli_train_flag_count);
+}
+
+/* The first SIGINT/SIGTERM asks the run to stop after its step with a
+ * checkpoint; a second one ends the process at once, as the default would. */
+static void on_stop_signal(int sig)
+{
+    static volatile sig_atomic_t seen;
+    if (seen) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    seen = 1;
+    train_request_stop(sig);
+}
+
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART; /* a checkpoint being written is not interrupted */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 int cli_train(int argc, char **argv)
@@ -37,14 +63,16 @@ int cli_train(int argc, char **argv)
     }
     char err[TRAIN_ERR_LEN];
     train_result res;
+    catch_stop_signals();
     rc = train_run(&c, resume, &res, err, sizeof err);
     if (rc)
         fprintf(stderr, "muon train: %s\n", err);
     else
         printf("done: %ld steps, final train loss %.4f, val loss %.4f, %.0f tokens/s; "
-               "wrote %s/{metrics.jsonl,checkpoint.bin%s}\n",
+               "wrote %s/{metrics.jsonl,checkpoint.bin%s}%s\n",
                res.steps_done, res.final_train_loss, res.final_val_loss, res.tokens_per_s,
-               c.out_dir, res.plot_written ? ",loss.svg" : "");
+               c.out_dir, res.plot_written ? ",loss.svg" : "",
+               res.skipped ? "; steps with a NaN/Inf loss or gradient were skipped" : "");
     train_result_free(&res);
     cli_args_free(&a);
     return rc;

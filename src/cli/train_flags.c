@@ -3,6 +3,7 @@
 #include "cli/train_flags.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -40,7 +41,14 @@ const cli_flag cli_train_flag_table[] = {
     {"lr", "X", CLI_VALUE, "learning rate (both groups; default 0.016 muon, 0.004 adamw)"},
     {"adam-lr", "X", CLI_VALUE, "learning rate of the hybrid's AdamW group (default: --lr)"},
     {"stop-at", "K", CLI_VALUE, "stop after step K with a checkpoint, as an interruption"},
-    {"resume", "CKPT", CLI_VALUE, "continue from a checkpoint.bin to --steps"},
+    {"resume", "CKPT", CLI_VALUE, "continue from a checkpoint to --steps; auto: the newest "
+                                  "complete one in --out DIR, or a new run if there is none"},
+    {"checkpoint-every", "N", CLI_VALUE, "also write DIR/checkpoint-STEP.bin every N steps (default 0: by time only)"},
+    {"checkpoint-minutes", "M", CLI_VALUE, "... and every M minutes of wall time, 0 for never (default 10)"},
+    {"keep-checkpoints", "K", CLI_VALUE, "periodic checkpoints kept, the newest (default 3)"},
+    {"on-nonfinite", "A", CLI_VALUE, "skip | abort: a step with a NaN/Inf loss or gradient (default skip)"},
+    {"max-skips", "N", CLI_VALUE, "skipped steps allowed before the run ends as diverged (default 10)"},
+    {"fault-nan-at", "LIST", CLI_VALUE, "testing aid: make the gradient NaN at these steps (e.g. 4,7)"},
 };
 const int cli_train_flag_count = (int)(sizeof cli_train_flag_table / sizeof cli_train_flag_table[0]);
 
@@ -60,14 +68,65 @@ static int copy_path(const cli_args *a, const char *flag, const char *v, char *d
     return 0;
 }
 
+/* Checkpoint cadence and the handling of non-finite steps: run-time
+ * choices, taken from this command line even on a resume. */
+static int read_safety_flags(const cli_args *a, train_config *c)
+{
+    int rc;
+    if ((rc = cli_get_long(a, "checkpoint-every", c->checkpoint_every, 0, 1000000000,
+                           &c->checkpoint_every)) ||
+        (rc = cli_get_double(a, "checkpoint-minutes", c->checkpoint_minutes, 0, 1e7,
+                             &c->checkpoint_minutes)) ||
+        (rc = cli_get_int(a, "keep-checkpoints", c->keep_checkpoints, 1, 100000,
+                          &c->keep_checkpoints)) ||
+        (rc = cli_get_long(a, "max-skips", c->max_skips, 0, 1000000000, &c->max_skips)))
+        return rc;
+    const char *s = cli_get_str(a, "on-nonfinite", NULL);
+    if (s && strcmp(s, "skip") && strcmp(s, "abort"))
+        return cli_usage_error(a, "--on-nonfinite must be skip or abort, got '%s'", s);
+    if (s)
+        c->nonfinite_abort = !strcmp(s, "abort");
+    if ((s = cli_get_str(a, "fault-nan-at", NULL))) {
+        c->n_nan_at = 0;
+        for (const char *p = s; *p;) {
+            char *end;
+            long v = strtol(p, &end, 10);
+            if (end == p || v < 1 || c->n_nan_at == 8 || (*end && *end != ','))
+                return cli_usage_error(a, "--fault-nan-at takes up to 8 steps >= 1 separated by "
+                                          "commas, got '%s'", s);
+            c->nan_at[c->n_nan_at++] = v;
+            p = *end ? end + 1 : end;
+        }
+    }
+    return 0;
+}
+
 int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_config *out,
                                const char **resume)
 {
     train_config c = train_config_default();
     *resume = NULL;
     int rc;
-    if (mode == TRAIN_FLAGS_TRAIN && cli_count(a, "resume")) {
-        *resume = cli_get_str(a, "resume", NULL);
+    static char latest[TRAIN_PATH_MAX + 32];
+    const char *want = mode == TRAIN_FLAGS_TRAIN ? cli_get_str(a, "resume", NULL) : NULL;
+    if (want && !strcmp(want, "auto")) {
+        const char *dir = cli_get_str(a, "out", NULL);
+        long at = 0;
+        char err[TRAIN_ERR_LEN];
+        if (!dir)
+            return cli_usage_error(a, "--resume auto needs --out DIR, the run's directory");
+        if (train_find_latest(dir, latest, sizeof latest, &at, err, sizeof err) == 0) {
+            want = latest;
+            if (!cli_count(a, "quiet"))
+                fprintf(stderr, "%s: resuming %s (step %ld)\n", a->prog, latest, at);
+        } else {
+            want = NULL;
+            if (!cli_count(a, "quiet"))
+                fprintf(stderr, "%s: no checkpoint in %s: a new run\n", a->prog, dir);
+        }
+    }
+    if (want) {
+        *resume = want;
         train_ckpt ck;
         char err[TRAIN_ERR_LEN];
         if (train_ckpt_load(*resume, &ck, err, sizeof err)) {
@@ -167,6 +226,8 @@ int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_c
         if ((rc = cli_get_long(a, "stop-at", 0, 1, c.steps, &stop)))
             return rc;
         c.stop_at = stop;
+        if ((rc = read_safety_flags(a, &c)))
+            return rc;
     }
     if (c.warmup > c.steps)
         return cli_usage_error(a, "--warmup (%ld) must not exceed --steps (%ld)", c.warmup,

@@ -34,6 +34,11 @@ train_config train_config_default(void)
     c.seed = 1;
     c.threads = 0;
     c.progress = TRAIN_PROGRESS_AUTO;
+    c.checkpoint_every = 0;
+    c.checkpoint_minutes = 10;
+    c.keep_checkpoints = 3;
+    c.nonfinite_abort = 0;
+    c.max_skips = 10;
     return c;
 }
 
@@ -58,6 +63,10 @@ int train_config_validate(const train_config *c, char *err, size_t errcap)
         why = "--momentum must be in [0, 1)";
     else if (c->warmup < 0 || c->warmup > c->steps)
         why = "--warmup must be between 0 and --steps";
+    else if (c->checkpoint_every < 0 || !(c->checkpoint_minutes >= 0) || c->keep_checkpoints < 1)
+        why = "--checkpoint-every and --checkpoint-minutes must be >= 0, --keep-checkpoints >= 1";
+    else if (c->max_skips < 0)
+        why = "--max-skips must be >= 0";
     else if (!(c->min_lr_ratio >= 0 && c->min_lr_ratio <= 1))
         why = "--min-lr-ratio must be in [0, 1]";
     else if (c->eval_every < 1)

@@ -66,6 +66,25 @@ void metrics_write(metrics_log *m, long step, double train_loss, double lr, doub
             train_loss, lr, tokens_per_s);
     if (isfinite(val_loss))
         fprintf(m->f, ",\"val_loss\":%.6f", val_loss);
+    if (m->skips > 0)
+        fprintf(m->f, ",\"skipped_steps\":%ld", m->skips);
+    fprintf(m->f, "}\n");
+    fflush(m->f);
+}
+
+void metrics_write_skipped(metrics_log *m, long step, double train_loss, double lr,
+                           double val_loss)
+{
+    if (!m->f)
+        return;
+    fprintf(m->f, "{\"step\":%ld,\"skipped\":true,\"train_loss\":", step);
+    if (isfinite(train_loss))
+        fprintf(m->f, "%.6f", train_loss);
+    else
+        fprintf(m->f, "null");
+    fprintf(m->f, ",\"lr\":%.6g,\"skipped_steps\":%ld", lr, m->skips);
+    if (isfinite(val_loss))
+        fprintf(m->f, ",\"val_loss\":%.6f", val_loss);
     fprintf(m->f, "}\n");
     fflush(m->f);
 }

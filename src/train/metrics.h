@@ -10,6 +10,7 @@
 
 typedef struct {
     FILE *f;
+    long skips; /* steps refused so far; written as "skipped_steps" once > 0 */
 } metrics_log;
 
 /* Open DIR/metrics.jsonl for this run. keep_upto > 0 (a resumed run) keeps
@@ -20,6 +21,10 @@ int metrics_open(metrics_log *m, const char *dir, long keep_upto, char *err, siz
  * val_loss is written when finite. Flushed, so a crash keeps every step. */
 void metrics_write(metrics_log *m, long step, double train_loss, double lr, double tokens_per_s,
                    double val_loss);
+/* A step refused for a non-finite loss or gradient: {"step":..,"skipped":
+ * true,"train_loss":.. or null,"lr":..,"skipped_steps":..[,"val_loss":..]}. */
+void metrics_write_skipped(metrics_log *m, long step, double train_loss, double lr,
+                           double val_loss);
 void metrics_close(metrics_log *m);
 /* DIR/loss.svg: training and validation loss against step, from
  * DIR/metrics.jsonl. 0, or -1 with a message. */

@@ -4,6 +4,7 @@
  * output directory is touched. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,7 +263,16 @@ static double evaluate(run_state *r)
     return sum / r->val.n_batches;
 }
 
-static int save_checkpoint(run_state *r, long step, double wall, char *err, size_t errcap)
+static volatile sig_atomic_t stop_signal;
+
+void train_request_stop(int sig)
+{
+    stop_signal = sig;
+}
+
+/* path NULL: DIR/checkpoint.bin */
+static int save_checkpoint(run_state *r, const char *path_or_null, long step, double wall,
+                           char *err, size_t errcap)
 {
     train_ckpt ck;
     memset(&ck, 0, sizeof ck);
@@ -289,10 +299,46 @@ static int save_checkpoint(run_state *r, long step, double wall, char *err, size
         ck.opt_state_len = written;
         char path[TRAIN_PATH_MAX + 32];
         snprintf(path, sizeof path, "%s/checkpoint.bin", r->cfg.out_dir);
-        rc = train_ckpt_save(path, &ck, err, errcap);
+        rc = train_ckpt_save(path_or_null ? path_or_null : path, &ck, err, errcap);
     }
     free(ck.opt_state);
     return rc;
+}
+
+static int grads_finite(gpt_model *m)
+{
+    const float *g = gpt_grads(m);
+    size_t n = gpt_num_params(m);
+    float acc = 0;
+    /* a NaN or Inf anywhere makes the sum of products with zero non-finite */
+    for (size_t i = 0; i < n; i++)
+        acc += g[i] * 0.0f;
+    return acc == 0.0f;
+}
+
+static void poison_if_asked(run_state *r, long step)
+{
+    for (int i = 0; i < r->cfg.n_nan_at; i++)
+        if (r->cfg.nan_at[i] == step)
+            gpt_grads(r->model)[0] = NAN;
+}
+
+static int periodic_due(const train_config *c, long step, double since_s)
+{
+    return (c->checkpoint_every > 0 && step % c->checkpoint_every == 0) ||
+           (c->checkpoint_minutes > 0 && since_s >= 60.0 * c->checkpoint_minutes);
+}
+
+static int save_periodic(run_state *r, long step, double wall, char *err, size_t errcap)
+{
+    char path[TRAIN_PATH_MAX + 32];
+    if (train_periodic_path(path, sizeof path, r->cfg.out_dir, step)) {
+        snprintf(err, errcap, "output directory name too long for a checkpoint");
+        return -1;
+    }
+    if (save_checkpoint(r, path, step, wall, err, errcap))
+        return -1;
+    return train_prune_checkpoints(r->cfg.out_dir, r->cfg.keep_checkpoints, err, errcap);
 }
 
 /* 0, or -1 when out of memory: the caller's report (compare's table and
@@ -353,6 +399,7 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
     progress_meter pm;
     progress_begin(&pm, c->progress, c->label, r.start_step, end, c->steps);
     double t_begin = now_s() - r.wall_offset, train_time = 0, last_val = NAN;
+    double t_last_save = now_s();
     double last_loss = NAN;
     long train_tokens = 0;
     const long tokens_per_step = (long)c->batch * c->model.context;
@@ -364,24 +411,38 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
         gpt_zero_grad(r.model);
         float loss = gpt_forward(r.model, r.inputs, r.targets, c->batch, c->model.context);
         muon_status s = MUON_OK;
-        if (isfinite(loss)) {
+        const char *bad = !isfinite(loss) ? "the loss is not finite" : NULL;
+        if (!bad) {
             gpt_backward(r.model);
-            s = muon_opt_step(r.opt, mult);
+            poison_if_asked(&r, step);
+            if (!grads_finite(r.model))
+                bad = "a gradient is not finite";
         }
+        /* a refused step leaves parameters and optimizer state as they were */
+        int skip = bad && !c->nonfinite_abort && r.log.skips < c->max_skips;
+        if (!bad)
+            s = muon_opt_step(r.opt, mult);
         double dt = now_s() - t0;
-        if (!isfinite(loss) || s != MUON_OK) {
-            snprintf(err, errcap, "training diverged at step %ld: %s", step,
-                     !isfinite(loss) ? "the loss is not finite" : muon_opt_error(r.opt));
+        if ((bad && !skip) || s != MUON_OK) {
+            snprintf(err, errcap, "training diverged at step %ld: %s%s", step,
+                     bad ? bad : muon_opt_error(r.opt),
+                     bad && !c->nonfinite_abort ? " (after --max-skips skipped steps)" : "");
             if (res)
                 res->diverged = 1;
             rc = 1;
             break;
         }
-        if (step > r.start_step + 1 || end == r.start_step + 1) {
-            train_time += dt;
-            train_tokens += tokens_per_step;
+        if (skip) {
+            r.log.skips++;
+            if (res)
+                res->skipped = r.log.skips;
+        } else {
+            if (step > r.start_step + 1 || end == r.start_step + 1) {
+                train_time += dt;
+                train_tokens += tokens_per_step;
+            }
+            last_loss = loss;
         }
-        last_loss = loss;
         double val = NAN;
         if (step % c->eval_every == 0 || step == c->steps || step == end) {
             val = evaluate(&r);
@@ -393,16 +454,34 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
             }
         }
         double lr_now = c->lr * mult;
-        metrics_write(&r.log, step, loss, lr_now, (double)tokens_per_step / dt, val);
+        if (skip)
+            metrics_write_skipped(&r.log, step, loss, lr_now, val);
+        else
+            metrics_write(&r.log, step, loss, lr_now, (double)tokens_per_step / dt, val);
         /* the ETA divides by the steps of this process, so its time only */
-        progress_update(&pm, step, loss, val, (double)tokens_per_step / dt,
+        progress_update(&pm, step, skip ? last_loss : loss, val, (double)tokens_per_step / dt,
                         now_s() - t_begin - r.wall_offset);
+        if (stop_signal) {
+            end = step;
+            rc = TRAIN_STOPPED;
+            break;
+        }
+        if (step < end && periodic_due(c, step, now_s() - t_last_save)) {
+            if (save_periodic(&r, step, now_s() - t_begin, err, errcap)) {
+                rc = 1;
+                break;
+            }
+            t_last_save = now_s();
+        }
     }
     progress_end(&pm);
     metrics_close(&r.log);
     double wall = now_s() - t_begin;
-    if (rc == 0 && save_checkpoint(&r, end, wall, err, errcap))
+    if ((rc == 0 || rc == TRAIN_STOPPED) && save_checkpoint(&r, NULL, end, wall, err, errcap))
         rc = 1;
+    if (rc == TRAIN_STOPPED)
+        snprintf(err, errcap, "stopped by signal %d after step %ld; wrote %s/checkpoint.bin "
+                 "(continue with --resume)", (int)stop_signal, end, c->out_dir);
     /* the checkpoint and metrics are written: a missing plot is a warning */
     char perr[512];
     int plotted = rc == 0 && metrics_plot(c->out_dir, perr, sizeof perr) == 0;

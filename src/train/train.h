@@ -45,7 +45,23 @@ typedef struct {
     int threads;
     train_progress progress;
     char label[64]; /* prefix for progress lines (compare uses "muon lr=...") */
+    /* Protection of a long run (docs/reliability.md); not stored in the
+     * checkpoint: a resumed run takes them from its command line. */
+    long checkpoint_every;     /* steps between periodic checkpoints; 0: by time only */
+    double checkpoint_minutes; /* wall minutes between them; 0: by steps only */
+    int keep_checkpoints;      /* periodic checkpoints kept (the newest) */
+    int nonfinite_abort;       /* 1: a NaN/Inf loss or gradient ends the run */
+    long max_skips;            /* skipped steps allowed before the run ends */
+    long nan_at[8];            /* test aid: poison the gradient at these steps */
+    int n_nan_at;
 } train_config;
+
+/* Exit status of a run stopped by SIGINT/SIGTERM after writing its checkpoint. */
+#define TRAIN_STOPPED 3
+
+/* Ask the running train_run to stop after the current step, write its
+ * checkpoint and return TRAIN_STOPPED. Async-signal-safe. */
+void train_request_stop(int sig);
 
 /* What a run reports: the validation curve and its cost. */
 typedef struct {
@@ -59,6 +75,7 @@ typedef struct {
     long *eval_step;
     double *eval_loss, *eval_wall; /* wall seconds at that eval */
     int diverged;                  /* loss or gradient became NaN/Inf */
+    long skipped;                  /* steps refused for a NaN/Inf loss or gradient */
 } train_result;
 
 /* Defaults of `muon train` (and the per-run settings of `muon compare`). */
@@ -94,6 +111,18 @@ int train_ckpt_save(const char *path, const train_ckpt *ck, char *err, size_t er
 /* Loads and validates (format, checksum, sizes against the stored model). */
 int train_ckpt_load(const char *path, train_ckpt *ck, char *err, size_t errcap);
 void train_ckpt_free(train_ckpt *ck);
+
+/* ---- periodic checkpoints (train/autosave.c) ---- */
+
+/* DIR/checkpoint-STEP.bin (STEP zero-padded to 9 digits); -1 if too long. */
+int train_periodic_path(char *buf, size_t cap, const char *dir, long step);
+/* Remove all but the newest `keep` periodic checkpoints of DIR. */
+int train_prune_checkpoints(const char *dir, int keep, char *err, size_t errcap);
+/* The checkpoint of DIR (checkpoint.bin or a periodic one) with the highest
+ * step among those that load: 0 with *path and *step, 1 when there is none,
+ * -1 when DIR cannot be listed. */
+int train_find_latest(const char *dir, char *path, size_t cap, long *step, char *err,
+                      size_t errcap);
 
 /* The configuration as JSON text (malloc'd) and back; used by checkpoints
  * and summary files. */
