@@ -336,3 +336,84 @@ TEST(interrupt_nonfinite_steps_skipped_or_aborted)
     snprintf(cmd, sizeof cmd, "test ! -e '%s/bad'", d);
     ASSERT_EQ_INT(tu_run(cmd, NULL), 0);
 }
+
+/* Resident memory of a long run stays flat: sampled from /proc while 3000
+ * steps run (an evaluation every 100, a periodic checkpoint every 250),
+ * the largest RSS of the last third exceeds that of the first third by
+ * less than a leak of 64 bytes a step would add over the steps between
+ * them, plus one checkpoint's size: glibc serves a large block from the
+ * heap once one of its size has been freed (its mmap threshold adapts),
+ * which grows the heap once by the largest buffer the run allocates. The
+ * step allocates nothing in fp32; evaluations and checkpoints allocate and
+ * free. */
+static long rss_kib(pid_t pid)
+{
+    char p[64], line[256];
+    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(p, "r");
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6))
+            v = strtol(line + 6, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static long steps_logged(const char *path)
+{
+    char *t = tu_read_file(path, NULL);
+    long n = 0;
+    for (const char *p = t; p && *p; p++)
+        n += *p == '\n';
+    free(t);
+    return n;
+}
+
+TEST(interrupt_long_run_memory_stays_flat)
+{
+    if (!built())
+        SKIP("muon not built");
+    const char *d = tu_tmpdir();
+    write_corpus(d);
+    char args[2048], metrics[800];
+    const long steps = 3000;
+    snprintf(args, sizeof args,
+             "train --data %s/text.txt --out %s/long " KTINY " --steps %ld --eval-every 100 "
+             "--eval-batches 2 --precision fp32 --checkpoint-every 250",
+             d, d, steps);
+    snprintf(metrics, sizeof metrics, "%s/long/metrics.jsonl", d);
+    pid_t pid = start(args);
+    ASSERT(pid > 0);
+    long early = 0, late = 0, at_early = -1, at_late = -1;
+    int st = 0, samples = 0;
+    for (;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            break;
+        long kib = rss_kib(pid), s = steps_logged(metrics);
+        if (kib > 0 && s > 0) {
+            samples++;
+            if (s <= steps / 3 && kib > early) {
+                early = kib;
+                at_early = s;
+            }
+            if (s >= 2 * steps / 3 && kib > late) {
+                late = kib;
+                at_late = s;
+            }
+        }
+        sleep_ms(10);
+    }
+    ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    printf("    %d samples: RSS %ld KiB by step %ld, %ld KiB by step %ld\n", samples, early,
+           at_early, late, at_late);
+    ASSERT(at_early > 0 && at_late > at_early);
+    char ck[800];
+    struct stat sb;
+    snprintf(ck, sizeof ck, "%s/long/checkpoint.bin", d);
+    ASSERT(stat(ck, &sb) == 0);
+    double allowed_kib = (64.0 * (double)(at_late - at_early) + (double)sb.st_size) / 1024.0;
+    printf("    growth %ld KiB, allowed %.0f KiB\n", late - early, allowed_kib);
+    ASSERT_LE((double)(late - early), allowed_kib);
+}
