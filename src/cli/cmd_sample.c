@@ -17,6 +17,7 @@ static const cli_flag flags[] = {
     {"temperature", "X", CLI_VALUE, "0 = greedy; default 0.8"},
     {"seed", "S", CLI_VALUE, "sampling seed (default 1)"},
     {"threads", "N", CLI_VALUE, "threads (default: all cores)"},
+    {"bpe-dir", "DIR", CLI_VALUE, "GPT-2's encoder.json and vocab.bpe (default: the checkpoint's)"},
 };
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
 
@@ -56,14 +57,22 @@ static int32_t pick(const float *logits, int V, double temp, uint64_t *rng)
     return best;
 }
 
-static int generate(const train_ckpt *ck, const char *prompt, long n_tokens, double temp,
-                    uint64_t seed)
+static int generate(const train_ckpt *ck, const char *bpe_dir, const char *prompt, long n_tokens,
+                    double temp, uint64_t seed)
 {
     const train_config *c = &ck->cfg;
     tok_tokenizer tok;
     char err[TOK_ERR_LEN];
+    if (!bpe_dir)
+        bpe_dir = c->bpe_dir;
+    if (c->tokenizer == TOK_GPT2 && !bpe_dir[0]) {
+        fprintf(stderr, "muon sample: the checkpoint was trained on GPT-2 token ids (llm.c "
+                        "shards) without the BPE files; give --bpe-dir DIR with encoder.json "
+                        "and vocab.bpe to print text\n");
+        return 1;
+    }
     if (c->tokenizer == TOK_GPT2) {
-        if (tok_load_gpt2_dir(&tok, c->bpe_dir, err)) {
+        if (tok_load_gpt2_dir(&tok, bpe_dir, err)) {
             fprintf(stderr, "muon sample: %s\n", err);
             return 1;
         }
@@ -155,7 +164,7 @@ int cli_sample(int argc, char **argv)
         cli_args_free(&a);
         return 1;
     }
-    rc = generate(&ck, prompt, n_tokens, temp, (uint64_t)seed);
+    rc = generate(&ck, cli_get_str(&a, "bpe-dir", NULL), prompt, n_tokens, temp, (uint64_t)seed);
     train_ckpt_free(&ck);
     cli_args_free(&a);
     return rc;

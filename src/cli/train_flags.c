@@ -9,7 +9,7 @@
 #include "cli/cli.h"
 
 #define COMMON_FLAGS                                                                          \
-    {"data", "PATH", CLI_VALUE, "text file, directory of text files, or llm.c .bin shards"},  \
+    {"data", "PATH", CLI_VALUE, "text file or directory, llm.c .bin shards, or a glob of them"},\
     {"out", "DIR", CLI_VALUE, "output directory (created if missing)"},                       \
     {"steps", "N", CLI_VALUE, "total training steps; schedules span them (default 400)"},     \
     {"batch", "B", CLI_VALUE, "sequences per step (default 16)"},                             \
@@ -25,8 +25,8 @@
     {"eval-batches", "N", CLI_VALUE, "validation batches per evaluation (default 8)"},        \
     {"seed", "S", CLI_VALUE, "seed of initialisation and data order (default 1)"},            \
     {"threads", "N", CLI_VALUE, "threads (default: all cores)"},                              \
-    {"tokenizer", "K", CLI_VALUE, "byte | gpt2 (default byte)"},                              \
-    {"bpe-dir", "DIR", CLI_VALUE, "directory with encoder.json and vocab.bpe (gpt2)"},        \
+    {"tokenizer", "K", CLI_VALUE, "byte | gpt2 (default byte; gpt2 for llm.c shards)"},       \
+    {"bpe-dir", "DIR", CLI_VALUE, "encoder.json and vocab.bpe (gpt2 text; optional for shards)"},\
     {"coeffs", "C", CLI_VALUE, "Newton-Schulz coefficients (default polar-express)"},         \
     {"ns-steps", "Q", CLI_VALUE, "Newton-Schulz steps (default 5)"},                          \
     {"ortho-method", "M", CLI_VALUE, "auto | ns | gram-ns | svd (default auto)"},             \
@@ -235,8 +235,11 @@ int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_c
     if (c.model.dim % c.model.heads != 0 || (c.model.dim / c.model.heads) % 2 != 0)
         return cli_usage_error(a, "--dim (%d) must be a multiple of --heads (%d) with an even "
                                   "head size", c.model.dim, c.model.heads);
-    if (c.tokenizer == TOK_GPT2 && !c.bpe_dir[0])
-        return cli_usage_error(a, "--tokenizer gpt2 needs --bpe-dir DIR");
+    /* llm.c shards hold GPT-2 ids: their vocabulary, BPE files optional */
+    if (!cli_count(a, "tokenizer") && !*resume && data_path_is_shards(c.data))
+        c.tokenizer = TOK_GPT2;
+    if (c.tokenizer == TOK_GPT2 && !c.bpe_dir[0] && !data_path_is_shards(c.data))
+        return cli_usage_error(a, "--tokenizer gpt2 on text needs --bpe-dir DIR");
     *out = c;
     return 0;
 }

@@ -81,6 +81,16 @@ size_t data_split_point(size_t n, double val_fraction);
  * Shard ids must be < tok->vocab_size. Free with data_set_free. */
 int data_load(const char *path, const tok_tokenizer *tok, double val_fraction, data_set *out,
               char *err);
+/* As llm.c takes them, PATH may also be a glob of shards, e.g.
+ * "dir/fineweb_train_*.bin": the matches in sorted order, those whose
+ * name contains "_val" as validation; where the pattern's file name holds
+ * "_train", the same pattern with "_val" in its place selects validation
+ * shards too. A pattern that matches nothing, or a file that is not a .bin
+ * shard, is an error. */
+
+/* 1 when PATH names llm.c shards: a glob, a *.bin file, or a directory
+ * holding *.bin files. */
+int data_path_is_shards(const char *path);
 void data_set_free(data_set *ds);
 
 /* ---- training batches ---- */

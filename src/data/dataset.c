@@ -1,6 +1,7 @@
 /* data_load: a path (text file, text directory, shard, shard directory) ->
  * training and validation token streams. */
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,89 @@ static int load_text(const char *path, const tok_tokenizer *tok, data_set *ds, c
     return MUON_OK;
 }
 
+static int is_pattern(const char *path)
+{
+    return strpbrk(path, "*?[") != NULL;
+}
+
+int data_path_is_shards(const char *path)
+{
+    struct stat st;
+    if (!path || !*path)
+        return 0;
+    if (is_pattern(path) || data_ends_with(path, ".bin"))
+        return 1;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 0;
+    char **names;
+    size_t n;
+    char err[DATA_ERR_LEN];
+    if (data_list_dir(path, shard_name, &names, &n, err))
+        return 0;
+    data_free_names(names, n);
+    return n > 0;
+}
+
+/* the file-name part of pattern with its last "_train" as "_val", or 0 */
+static int val_pattern(const char *pattern, char *out, size_t cap)
+{
+    const char *base = strrchr(pattern, '/');
+    base = base ? base + 1 : pattern;
+    const char *hit = NULL;
+    for (const char *p = base; (p = strstr(p, "_train")); p++)
+        hit = p;
+    if (!hit)
+        return 0;
+    int k = snprintf(out, cap, "%.*s_val%s", (int)(hit - pattern), pattern, hit + 6);
+    return k > 0 && (size_t)k < cap;
+}
+
+static int load_shard_glob(const char *pattern, const tok_tokenizer *tok, data_set *ds,
+                           char *err)
+{
+    glob_t g, gv;
+    memset(&gv, 0, sizeof gv);
+    int grc = glob(pattern, 0, NULL, &g);
+    if (grc == GLOB_NOMATCH) {
+        data_errf(err, "no file matches the data pattern %s", pattern);
+        return MUON_ERR_IO;
+    }
+    if (grc != 0) {
+        data_errf(err, "cannot expand the data pattern %s", pattern);
+        return grc == GLOB_NOSPACE ? MUON_ERR_NOMEM : MUON_ERR_IO;
+    }
+    char vp[4200];
+    int have_v = val_pattern(pattern, vp, sizeof vp) && glob(vp, 0, NULL, &gv) == 0;
+    int rc = MUON_OK, n_val = 0;
+    size_t total = g.gl_pathc + (have_v ? gv.gl_pathc : 0);
+    for (size_t i = 0; i < total && !rc; i++) {
+        const char *p = i < g.gl_pathc ? g.gl_pathv[i] : gv.gl_pathv[i - g.gl_pathc];
+        const char *base = strrchr(p, '/');
+        base = base ? base + 1 : p;
+        if (!data_ends_with(p, ".bin") || !is_regular(p)) {
+            data_errf(err, "data pattern %s matches %s, which is not an llm.c .bin shard",
+                      pattern, p);
+            rc = MUON_ERR_FORMAT;
+            break;
+        }
+        int is_val = i >= g.gl_pathc || strstr(base, "_val") != NULL;
+        n_val += is_val;
+        rc = append_shard(is_val ? &ds->val : &ds->train, p, tok, err);
+    }
+    if (!rc && ds->train.n == 0) {
+        data_errf(err, "data pattern %s selects only validation shards (*_val*.bin)", pattern);
+        rc = MUON_ERR_FORMAT;
+    }
+    if (!rc)
+        snprintf(ds->desc, sizeof ds->desc, "shards %.150s: %zu files (%d val), %zu + %zu tokens",
+                 pattern, total, n_val, ds->train.n, ds->val.n);
+    ds->val_is_separate = n_val > 0;
+    globfree(&g);
+    if (have_v)
+        globfree(&gv);
+    return rc;
+}
+
 int data_load(const char *path, const tok_tokenizer *tok, double val_fraction, data_set *out,
               char *err)
 {
@@ -174,11 +258,23 @@ int data_load(const char *path, const tok_tokenizer *tok, double val_fraction, d
     data_set ds;
     memset(&ds, 0, sizeof ds);
     struct stat st;
+    int rc;
+    if (is_pattern(path) && stat(path, &st) != 0) {
+        ds.from_shards = 1;
+        rc = load_shard_glob(path, tok, &ds, err);
+        if (!rc && !ds.val_is_separate)
+            rc = split(&ds, val_fraction, err);
+        if (rc) {
+            data_set_free(&ds);
+            return rc;
+        }
+        *out = ds;
+        return MUON_OK;
+    }
     if (stat(path, &st) != 0) {
         data_errf(err, "cannot open data file %s: %s", path, strerror(errno));
         return MUON_ERR_IO;
     }
-    int rc;
     if (S_ISDIR(st.st_mode)) {
         char **names;
         size_t n;

@@ -27,6 +27,14 @@ int tok_kind_parse(const char *name, tok_kind *out)
     return MUON_OK;
 }
 
+void tok_init_gpt2_ids(tok_tokenizer *t)
+{
+    t->kind = TOK_GPT2;
+    t->vocab_size = TOK_GPT2_VOCAB;
+    t->eot_id = TOK_GPT2_VOCAB - 1;
+    t->bpe = NULL;
+}
+
 void tok_init_byte(tok_tokenizer *t)
 {
     t->kind = TOK_BYTE;
@@ -123,6 +131,11 @@ int tok_encode(const tok_tokenizer *t, const char *text, size_t len, int allow_s
         *n = len;
         return MUON_OK;
     }
+    if (!t->bpe) {
+        data_errf(err, "GPT-2 text needs the BPE files: --bpe-dir DIR with encoder.json and "
+                  "vocab.bpe (llm.c token shards do not)");
+        return MUON_ERR_STATE;
+    }
     int rc = MUON_OK;
     const char *p = text, *end = text + len;
     while (!rc && p < end) {
@@ -162,6 +175,8 @@ int tok_token_bytes(const tok_tokenizer *t, int32_t id, const char **bytes, size
     if (t->kind == TOK_BYTE) {
         *bytes = all_bytes + id;
         *len = 1;
+    } else if (!t->bpe) {
+        return MUON_ERR_STATE; /* ids only: no text to give */
     } else {
         tok_bpe_token(t->bpe, id, bytes, len);
     }
@@ -179,6 +194,11 @@ int tok_decode(const tok_tokenizer *t, const int32_t *ids, size_t n, char **text
     for (size_t i = 0; i < n; i++) {
         const char *b;
         size_t k;
+        if (t->kind == TOK_GPT2 && !t->bpe) {
+            data_errf(err, "GPT-2 token ids cannot be printed without the BPE files "
+                      "(--bpe-dir DIR with encoder.json and vocab.bpe)");
+            return MUON_ERR_STATE;
+        }
         if (tok_token_bytes(t, ids[i], &b, &k)) {
             data_errf(err, "token id %ld at position %zu is outside the vocabulary [0, %d)",
                       (long)ids[i], i, t->vocab_size);

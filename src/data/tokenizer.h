@@ -39,6 +39,12 @@ int tok_kind_parse(const char *name, tok_kind *out);
 /* The byte tokenizer: id == byte value, vocab 256, no special token. */
 void tok_init_byte(tok_tokenizer *t);
 
+#define TOK_GPT2_VOCAB 50257
+/* GPT-2's vocabulary without its BPE files: the ids of llm.c token shards
+ * (vocab 50257, "<|endoftext|>" = 50256). It cannot encode or print text:
+ * those calls return MUON_ERR_STATE with a message asking for the files. */
+void tok_init_gpt2_ids(tok_tokenizer *t);
+
 /* Load GPT-2 BPE. Missing or unreadable file -> MUON_ERR_IO; malformed JSON,
  * ids that are not 0..n-1 exactly once, a key that is not a byte-level token,
  * a version line other than "#version: 0.2", or a merge line that is not two

@@ -75,8 +75,8 @@ int train_config_validate(const train_config *c, char *err, size_t errcap)
         why = "--eval-batches must be in 1..10000";
     else if (c->threads < 0 || c->threads > 1024)
         why = "--threads must be in 0..1024";
-    else if (c->tokenizer == TOK_GPT2 && !c->bpe_dir[0])
-        why = "--tokenizer gpt2 needs --bpe-dir DIR (with encoder.json and vocab.bpe)";
+    else if (c->tokenizer == TOK_GPT2 && !c->bpe_dir[0] && !data_path_is_shards(c->data))
+        why = "--tokenizer gpt2 on text needs --bpe-dir DIR (with encoder.json and vocab.bpe)";
     if (!why && gpt_config_validate(&c->model) != MUON_OK)
         why = "model shape invalid: --layers, --dim, --heads, --context must be >= 1, "
               "--dim divisible by --heads, and --dim/--heads even";

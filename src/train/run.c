@@ -161,7 +161,9 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
             return 2;
         }
     }
-    if (c->tokenizer == TOK_GPT2) {
+    if (c->tokenizer == TOK_GPT2 && !c->bpe_dir[0]) {
+        tok_init_gpt2_ids(&r->tok); /* shards: ids only */
+    } else if (c->tokenizer == TOK_GPT2) {
         if (tok_load_gpt2_dir(&r->tok, c->bpe_dir, derr)) {
             snprintf(err, errcap, "%s", derr);
             goto fail;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data/data.h"
 #include "data/tokenizer.h"
 #include "muon.h"
 #include "nn/gpt.h"
