@@ -127,8 +127,9 @@ static int load_shard_dir(const char *dir, char **names, size_t n, const tok_tok
     return rc;
 }
 
-/* the "_val" sibling of a "_train" shard path, if that file exists */
-static int val_sibling(const char *path, char *out, size_t cap)
+/* path (a file or a pattern) with the last "_train" of its file name as
+ * "_val"; 0 when the name holds no "_train" or out is too small */
+static int val_name(const char *path, char *out, size_t cap)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -138,7 +139,13 @@ static int val_sibling(const char *path, char *out, size_t cap)
     if (!hit)
         return 0;
     int k = snprintf(out, cap, "%.*s_val%s", (int)(hit - path), path, hit + 6);
-    return k > 0 && (size_t)k < cap && is_regular(out);
+    return k > 0 && (size_t)k < cap;
+}
+
+/* the "_val" sibling of a "_train" shard path, if that file exists */
+static int val_sibling(const char *path, char *out, size_t cap)
+{
+    return val_name(path, out, cap) && is_regular(out);
 }
 
 static int load_text(const char *path, const tok_tokenizer *tok, data_set *ds, char *err)
@@ -184,20 +191,6 @@ int data_path_is_shards(const char *path)
     return n > 0;
 }
 
-/* the file-name part of pattern with its last "_train" as "_val", or 0 */
-static int val_pattern(const char *pattern, char *out, size_t cap)
-{
-    const char *base = strrchr(pattern, '/');
-    base = base ? base + 1 : pattern;
-    const char *hit = NULL;
-    for (const char *p = base; (p = strstr(p, "_train")); p++)
-        hit = p;
-    if (!hit)
-        return 0;
-    int k = snprintf(out, cap, "%.*s_val%s", (int)(hit - pattern), pattern, hit + 6);
-    return k > 0 && (size_t)k < cap;
-}
-
 static int load_shard_glob(const char *pattern, const tok_tokenizer *tok, data_set *ds,
                            char *err)
 {
@@ -213,7 +206,7 @@ static int load_shard_glob(const char *pattern, const tok_tokenizer *tok, data_s
         return grc == GLOB_NOSPACE ? MUON_ERR_NOMEM : MUON_ERR_IO;
     }
     char vp[4200];
-    int have_v = val_pattern(pattern, vp, sizeof vp) && glob(vp, 0, NULL, &gv) == 0;
+    int have_v = val_name(pattern, vp, sizeof vp) && glob(vp, 0, NULL, &gv) == 0;
     int rc = MUON_OK, n_val = 0;
     size_t total = g.gl_pathc + (have_v ? gv.gl_pathc : 0);
     for (size_t i = 0; i < total && !rc; i++) {
