@@ -50,6 +50,8 @@ int cli_compare(int argc, char **argv)
     if (!rc)
         rc = cli_get_long(&a, "sweep-steps", cc.base.steps / 4 > 0 ? cc.base.steps / 4 : 1, 1,
                           100000000, &cc.sweep_steps);
+    if (!rc)
+        rc = cli_get_int(&a, "seeds", cc.seeds, 1, COMPARE_MAX_SEEDS, &cc.seeds);
     if (!rc && cc.base.progress == TRAIN_PROGRESS_AUTO)
         cc.base.progress = TRAIN_PROGRESS_LINES;
     if (!rc) {

@@ -56,6 +56,7 @@ const cli_flag cli_compare_flag_table[] = {
     COMMON_FLAGS,
     {"lr-grid", "LIST", CLI_VALUE, "rates swept for both optimizers (default 0.002,0.004,...,0.032)"},
     {"sweep-steps", "N", CLI_VALUE, "steps of each sweep run (default steps/4)"},
+    {"seeds", "N", CLI_VALUE, "final runs per optimizer, seeds S, S+1, ... (default 3)"},
 };
 const int cli_compare_flag_count =
     (int)(sizeof cli_compare_flag_table / sizeof cli_compare_flag_table[0]);

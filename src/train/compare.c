@@ -6,7 +6,9 @@
  * - when an optimizer's best rate sits at an edge of the grid, the grid is
  *   extended by one point on that side (up to max_extend times), so the best
  *   is bracketed;
- * - the final runs use the full budget with each optimizer's best rate. */
+ * - the final runs use the full budget with each optimizer's best rate,
+ *   once per seed (initialisation and data order), so the reported speedup
+ *   comes with the spread one run's rounding and noise would hide. */
 #include "train/compare.h"
 
 #include <errno.h>
@@ -33,6 +35,7 @@ compare_config compare_config_default(void)
         c.grid[i] = 2e-3 * (double)(1 << i);
     c.sweep_steps = 0; /* steps / 4 */
     c.max_extend = 3;
+    c.seeds = 3;
     return c;
 }
 
@@ -60,13 +63,44 @@ typedef struct {
     int n_pts;
     double best_lr;
     int bracketed;
-    train_result res;
+    train_result res;                             /* the first seed's final run */
+    train_result more[COMPARE_MAX_SEEDS - 1];     /* the other seeds' */
 } side;
 
+static const train_result *seed_result(const side *s, int k)
+{
+    return k == 0 ? &s->res : &s->more[k - 1];
+}
+
+static void free_side(side *s)
+{
+    train_result_free(&s->res);
+    for (int k = 0; k < COMPARE_MAX_SEEDS - 1; k++)
+        train_result_free(&s->more[k]);
+}
+
+/* Steps Muon needs to reach AdamW's final validation loss in one seed's
+ * pair of runs (steps / that: the speedup); when Muon never gets there,
+ * AdamW's steps to Muon's final loss over the budget (< 1), so the figure
+ * is still a ratio of steps. *muon_steps gets Muon's steps or -1. */
+static double pair_speedup(const train_result *aw, const train_result *mu, long steps,
+                           double *muon_steps)
+{
+    double m = compare_steps_to_reach(mu->eval_step, mu->eval_loss, mu->n_evals,
+                                      aw->final_val_loss);
+    *muon_steps = m;
+    if (m > 0)
+        return (double)steps / m;
+    double a = compare_steps_to_reach(aw->eval_step, aw->eval_loss, aw->n_evals,
+                                      mu->final_val_loss);
+    return a > 0 ? a / (double)steps : NAN;
+}
+
 static int run_one(const compare_config *c, side *s, double lr, long steps, long eval_every,
-                   const char *sub, train_result *res, char *err, size_t errcap)
+                   const char *sub, uint64_t seed, train_result *res, char *err, size_t errcap)
 {
     train_config t = c->base;
+    t.seed = seed;
     t.optim = s->algo;
     t.lr = lr;
     t.adam_lr = lr;
@@ -98,7 +132,7 @@ static double sweep_loss(const compare_config *c, side *s, double lr, long steps
     char sub[128];
     snprintf(sub, sizeof sub, "sweep/%s-lr%g", s->name, lr);
     train_result r;
-    *rc = run_one(c, s, lr, steps, steps, sub, &r, err, errcap);
+    *rc = run_one(c, s, lr, steps, steps, sub, c->base.seed, &r, err, errcap);
     double loss = r.diverged || !isfinite(r.final_val_loss) ? INFINITY : r.final_val_loss;
     if (c->base.progress != TRAIN_PROGRESS_QUIET && !*rc)
         fprintf(stderr, "  sweep %-5s lr=%-8g val loss %.4f (%.1f s)\n", s->name, lr, loss,
@@ -196,18 +230,22 @@ static int write_text(const char *path, const char *text, char *err, size_t errc
 static int write_outputs(const compare_config *c, side *aw, side *mu, char *err, size_t errcap)
 {
     long steps = c->base.steps;
-    double target = aw->res.final_val_loss;
-    double muon_steps = compare_steps_to_reach(mu->res.eval_step, mu->res.eval_loss,
-                                               mu->res.n_evals, target);
     /* AdamW reaches its own final loss at its last step (by definition) */
-    double speedup = muon_steps > 0 ? (double)steps / muon_steps : NAN;
-    if (muon_steps < 0) {
-        /* Muon never got there: report AdamW's steps to Muon's final loss
-         * over the budget (< 1), so the figure is still a ratio of steps */
-        double aw_steps = compare_steps_to_reach(aw->res.eval_step, aw->res.eval_loss,
-                                                 aw->res.n_evals, mu->res.final_val_loss);
-        speedup = aw_steps > 0 ? aw_steps / (double)steps : NAN;
+    double muon_steps = -1, sp[COMPARE_MAX_SEEDS], sp_lo = INFINITY, sp_hi = -INFINITY, sp_mean = 0;
+    double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY}, mean[2] = {0, 0};
+    for (int k = c->seeds - 1; k >= 0; k--) { /* seed 0 last: its muon_steps stays */
+        sp[k] = pair_speedup(seed_result(aw, k), seed_result(mu, k), steps, &muon_steps);
+        sp_lo = fmin(sp_lo, sp[k]);
+        sp_hi = fmax(sp_hi, sp[k]);
+        sp_mean += sp[k] / c->seeds;
+        for (int i = 0; i < 2; i++) {
+            double v = seed_result(i ? mu : aw, k)->final_val_loss;
+            lo[i] = fmin(lo[i], v);
+            hi[i] = fmax(hi[i], v);
+            mean[i] += v / c->seeds;
+        }
     }
+    double speedup = sp_mean;
     double mu_time = NAN;
     if (muon_steps > 0) { /* wall time at which Muon reached the target */
         for (int i = 1; i < mu->res.n_evals; i++)
@@ -231,6 +269,15 @@ static int write_outputs(const compare_config *c, side *aw, side *mu, char *err,
         cJSON_AddNumberToObject(root, "speedup", speedup);
     else
         cJSON_AddNullToObject(root, "speedup");
+    cJSON_AddNumberToObject(root, "seeds", c->seeds);
+    cJSON *spa = cJSON_AddArrayToObject(root, "speedup_per_seed");
+    cJSON *fla[2] = {cJSON_AddArrayToObject(cJSON_GetObjectItem(root, "adamw"), "final_val_loss_per_seed"),
+                     cJSON_AddArrayToObject(cJSON_GetObjectItem(root, "muon"), "final_val_loss_per_seed")};
+    for (int k = 0; k < c->seeds; k++) {
+        cJSON_AddItemToArray(spa, isfinite(sp[k]) ? cJSON_CreateNumber(sp[k]) : cJSON_CreateNull());
+        for (int i = 0; i < 2; i++)
+            cJSON_AddItemToArray(fla[i], cJSON_CreateNumber(seed_result(i ? mu : aw, k)->final_val_loss));
+    }
     if (isfinite(time_speedup))
         cJSON_AddNumberToObject(root, "wall_time_speedup", time_speedup);
     cJSON_AddNumberToObject(root, "steps", (double)steps);
@@ -256,13 +303,16 @@ static int write_outputs(const compare_config *c, side *aw, side *mu, char *err,
     n += snprintf(md + n, cap - (size_t)n,
                   "# AdamW vs Muon\n\n"
                   "Data `%s`; model %d layers, width %d, %d heads, context %d, vocabulary %d; "
-                  "batch %d; %ld steps, %s schedule (warmup %ld); weight decay %g; seed %llu.\n\n"
-                  "| optimizer | lr | final val loss | steps to AdamW's final val loss | "
-                  "tokens/s | optimizer state | wall time |\n|---|---|---|---|---|---|---|\n",
+                  "batch %d; %ld steps, %s schedule (warmup %ld); weight decay %g; final runs "
+                  "with seeds %llu..%llu.\n\n"
+                  "| optimizer | lr | final val loss (seed %llu) | over %d seeds: mean (min - max) "
+                  "| steps to AdamW's final val loss (seed %llu) | "
+                  "tokens/s | optimizer state | wall time |\n|---|---|---|---|---|---|---|---|\n",
                   b->data, b->model.layers, b->model.dim, b->model.heads, b->model.context,
                   aw->res.n_params ? b->model.vocab : 0, b->batch, steps,
                   muon_schedule_name(b->schedule), b->warmup, b->weight_decay,
-                  (unsigned long long)b->seed);
+                  (unsigned long long)b->seed, (unsigned long long)b->seed + (unsigned)c->seeds - 1,
+                  (unsigned long long)b->seed, c->seeds, (unsigned long long)b->seed);
     side *sides[2] = {aw, mu};
     for (int i = 0; i < 2; i++) {
         side *s = sides[i];
@@ -272,14 +322,20 @@ static int write_outputs(const compare_config *c, side *aw, side *mu, char *err,
             snprintf(reach, sizeof reach, "%.0f", st);
         else
             snprintf(reach, sizeof reach, "not reached");
-        n += snprintf(md + n, cap - (size_t)n, "| %s | %g%s | %.4f | %s | %.0f | %.1f KiB | %.1f s |\n",
+        n += snprintf(md + n, cap - (size_t)n,
+                      "| %s | %g%s | %.4f | %.4f (%.4f - %.4f) | %s | %.0f | %.1f KiB | %.1f s |\n",
                       i == 0 ? "AdamW" : "Muon (hybrid, moonlight scale)", s->best_lr,
-                      s->bracketed ? "" : " (edge)", s->res.final_val_loss, reach,
-                      s->res.tokens_per_s, (double)s->res.opt_state_bytes / 1024.0, s->res.wall_s);
+                      s->bracketed ? "" : " (edge)", s->res.final_val_loss, mean[i], lo[i], hi[i],
+                      reach, s->res.tokens_per_s, (double)s->res.opt_state_bytes / 1024.0,
+                      s->res.wall_s);
     }
     n += snprintf(md + n, cap - (size_t)n,
                   "\n**Speedup** (AdamW's steps / Muon's steps to AdamW's final validation "
-                  "loss): **%.2f**", speedup);
+                  "loss, seed by seed): **%.2f**, from %.2f to %.2f over %d seeds (",
+                  speedup, sp_lo, sp_hi, c->seeds);
+    for (int k = 0; k < c->seeds; k++)
+        n += snprintf(md + n, cap - (size_t)n, "%s%.2f", k ? ", " : "", sp[k]);
+    n += snprintf(md + n, cap - (size_t)n, ")");
     if (isfinite(time_speedup))
         n += snprintf(md + n, cap - (size_t)n, "; in wall time: %.2f", time_speedup);
     n += snprintf(md + n, cap - (size_t)n,
@@ -366,8 +422,9 @@ static int write_outputs(const compare_config *c, side *aw, side *mu, char *err,
     }
     if (rc == 0)
         printf("AdamW lr %g: final val loss %.4f | Muon lr %g: final val loss %.4f | "
-               "speedup %.2f\nwrote %s/report.md, compare.svg, summary.json\n",
-               aw->best_lr, aw->res.final_val_loss, mu->best_lr, mu->res.final_val_loss, speedup,
+               "speedup %.2f (%.2f - %.2f over %d seeds)\nwrote %s/report.md, compare.svg, "
+               "summary.json\n",
+               aw->best_lr, mean[0], mu->best_lr, mean[1], speedup, sp_lo, sp_hi, c->seeds,
                c->base.out_dir);
     return rc;
 }
@@ -386,6 +443,10 @@ int compare_run(const compare_config *cc, char *err, size_t errcap)
             snprintf(err, errcap, "--lr-grid must be positive and ascending");
             return 2;
         }
+    if (c.seeds < 1 || c.seeds > COMPARE_MAX_SEEDS) {
+        snprintf(err, errcap, "--seeds must be in 1..%d", COMPARE_MAX_SEEDS);
+        return 2;
+    }
     if (train_config_validate(&c.base, err, errcap))
         return 2;
     static side aw, mu;
@@ -404,23 +465,32 @@ int compare_run(const compare_config *cc, char *err, size_t errcap)
         if ((rc = sweep(&c, sides[i], c.sweep_steps, err, errcap)))
             return rc;
     }
-    for (int i = 0; i < 2; i++) {
-        side *s = sides[i];
-        if (c.base.progress != TRAIN_PROGRESS_QUIET)
-            fprintf(stderr, "final run: %s at lr %g for %ld steps\n", s->name, s->best_lr,
-                    c.base.steps);
-        rc = run_one(&c, s, s->best_lr, c.base.steps, c.base.eval_every, s->name, &s->res, err,
-                     errcap);
-        if (rc || s->res.diverged) {
-            if (!rc)
-                snprintf(err, errcap, "the final %s run diverged at lr %g", s->name, s->best_lr);
-            train_result_free(&aw.res);
-            train_result_free(&mu.res);
-            return 1;
+    for (int k = 0; k < c.seeds; k++)
+        for (int i = 0; i < 2; i++) {
+            side *s = sides[i];
+            uint64_t seed = c.base.seed + (uint64_t)k;
+            train_result *res = k == 0 ? &s->res : &s->more[k - 1];
+            char sub[64];
+            if (k == 0)
+                snprintf(sub, sizeof sub, "%s", s->name);
+            else
+                snprintf(sub, sizeof sub, "%s-seed%llu", s->name, (unsigned long long)seed);
+            if (c.base.progress != TRAIN_PROGRESS_QUIET)
+                fprintf(stderr, "final run: %s at lr %g for %ld steps, seed %llu\n", s->name,
+                        s->best_lr, c.base.steps, (unsigned long long)seed);
+            rc = run_one(&c, s, s->best_lr, c.base.steps, c.base.eval_every, sub, seed, res, err,
+                         errcap);
+            if (rc || res->diverged) {
+                if (!rc)
+                    snprintf(err, errcap, "the final %s run diverged at lr %g (seed %llu)",
+                             s->name, s->best_lr, (unsigned long long)seed);
+                free_side(&aw);
+                free_side(&mu);
+                return 1;
+            }
         }
-    }
     rc = write_outputs(&c, &aw, &mu, err, errcap) ? 1 : 0;
-    train_result_free(&aw.res);
-    train_result_free(&mu.res);
+    free_side(&aw);
+    free_side(&mu);
     return rc;
 }
