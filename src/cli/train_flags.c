@@ -8,8 +8,8 @@
 #include "cli/cli.h"
 
 #define COMMON_FLAGS                                                                          \
-    {"data", "PATH", CLI_VALUE, "text file, directory of text files, or llm.c .bin shards"},  \
-    {"out", "DIR", CLI_VALUE, "output directory (created if missing)"},                       \
+    {"data", "PATH", CLI_VALUE, "text file, text directory or llm.c .bin shards (required unless resuming)"}, \
+    {"out", "DIR", CLI_VALUE, "output directory, created if missing (required unless resuming)"},  \
     {"steps", "N", CLI_VALUE, "total training steps; schedules span them (default 400)"},     \
     {"batch", "B", CLI_VALUE, "sequences per step (default 16)"},                             \
     {"context", "T", CLI_VALUE, "tokens per sequence (default 128)"},                         \
@@ -18,14 +18,14 @@
     {"heads", "H", CLI_VALUE, "attention heads; D/H must be even (default 4)"},               \
     {"weight-decay", "X", CLI_VALUE, "decoupled weight decay, both groups (default 0)"},      \
     {"schedule", "S", CLI_VALUE, "constant | cosine | wsd (default wsd)"},                    \
-    {"warmup", "N", CLI_VALUE, "linear warmup steps (default 20)"},                           \
+    {"warmup", "N", CLI_VALUE, "linear warmup steps (default 20, capped at steps/5)"},       \
     {"min-lr-ratio", "X", CLI_VALUE, "final lr / peak lr for cosine and wsd (default 0)"},    \
     {"eval-every", "N", CLI_VALUE, "validation loss every N steps (default 25)"},             \
     {"eval-batches", "N", CLI_VALUE, "validation batches per evaluation (default 8)"},        \
     {"seed", "S", CLI_VALUE, "seed of initialisation and data order (default 1)"},            \
     {"threads", "N", CLI_VALUE, "threads (default: all cores)"},                              \
     {"tokenizer", "K", CLI_VALUE, "byte | gpt2 (default byte)"},                              \
-    {"bpe-dir", "DIR", CLI_VALUE, "directory with encoder.json and vocab.bpe (gpt2)"},        \
+    {"bpe-dir", "DIR", CLI_VALUE, "directory with encoder.json and vocab.bpe (required by gpt2)"}, \
     {"coeffs", "C", CLI_VALUE, "Newton-Schulz coefficients (default polar-express)"},         \
     {"ns-steps", "Q", CLI_VALUE, "Newton-Schulz steps (default 5)"},                          \
     {"ortho-method", "M", CLI_VALUE, "auto | ns | gram-ns | svd (default auto)"},             \
@@ -39,15 +39,15 @@ const cli_flag cli_train_flag_table[] = {
     {"optim", "O", CLI_VALUE, "muon (hybrid: Muon + AdamW) | adamw (default muon)"},
     {"lr", "X", CLI_VALUE, "learning rate (both groups; default 0.016 muon, 0.004 adamw)"},
     {"adam-lr", "X", CLI_VALUE, "learning rate of the hybrid's AdamW group (default: --lr)"},
-    {"stop-at", "K", CLI_VALUE, "stop after step K with a checkpoint, as an interruption"},
-    {"resume", "CKPT", CLI_VALUE, "continue from a checkpoint.bin to --steps"},
+    {"stop-at", "K", CLI_VALUE, "stop after step K with a checkpoint, as an interruption (default: run to --steps)"},
+    {"resume", "CKPT", CLI_VALUE, "continue from a checkpoint.bin to --steps (default: a fresh run)"},
 };
 const int cli_train_flag_count = (int)(sizeof cli_train_flag_table / sizeof cli_train_flag_table[0]);
 
 const cli_flag cli_compare_flag_table[] = {
     COMMON_FLAGS,
-    {"lr-grid", "LIST", CLI_VALUE, "rates swept for both optimizers (default 0.002,0.004,...,0.032)"},
-    {"sweep-steps", "N", CLI_VALUE, "steps of each sweep run (default steps/4)"},
+    {"lr-grid", "LIST", CLI_VALUE, "rates swept for both optimizers (default 0.002,0.004,0.008,0.016,0.032)"},
+    {"sweep-steps", "N", CLI_VALUE, "steps of each sweep run (default --steps/4)"},
 };
 const int cli_compare_flag_count =
     (int)(sizeof cli_compare_flag_table / sizeof cli_compare_flag_table[0]);
