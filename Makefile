@@ -91,11 +91,13 @@ FUZZ_COMMON := $(BUILD)/obj/tests/fuzz/common.o $(TOOL_OBJ) $(BUILD)/libmuon.a
 
 fuzz:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz: $(FUZZ_CC) not found;" \
-	    "install clang and libclang-rt-14-dev (apt-get install clang libclang-rt-14-dev)" >&2; \
+	    "apt-get install clang libclang-rt-14-dev libomp-dev" >&2; \
 	    exit 1; }
 	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' | \
 	    $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null || { echo "make fuzz:" \
 	    "$(FUZZ_CC) cannot link libFuzzer; install libclang-rt-14-dev" >&2; exit 1; }
+	@echo '#include <omp.h>' | $(FUZZ_CC) -fopenmp -x c -E - -o /dev/null 2>/dev/null || { \
+	    echo "make fuzz: $(FUZZ_CC) has no OpenMP; install libomp-dev" >&2; exit 1; }
 	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 CFLAGS=-Wno-pass-failed SAN="$(FUZZ_SAN)" \
 	    fuzz-build
 	sh tests/fuzz/run.sh build-fuzz $(SECONDS)
