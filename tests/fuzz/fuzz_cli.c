@@ -1,11 +1,12 @@
 /* Command-line options: the input split at NUL bytes into argv for the
- * flag parser and the readers behind `muon train`, `muon compare` and
- * `muon ortho` (byte 0 picks which). Messages go to stderr, which the runner
+ * flag parser and the readers behind `muon train`, `muon compare`, and
+ * `muon ortho` with the list flags of `muon bench` (byte 0 picks which). Messages go to stderr, which the runner
  * closes; nothing may exit. --resume is left out: it reads a checkpoint,
  * which fuzz_ckpt covers. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/bench.h"
 #include "cli/cli.h"
 #include "cli/train_flags.h"
 #include "fuzz.h"
@@ -14,12 +15,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_ARGS 64
 
-/* The flags cli_ortho_config_from_args reads, as `muon ortho` declares them. */
+/* The flags cli_ortho_config_from_args reads, as `muon ortho` declares
+ * them, and the lists the benches read (--threads, --widths, --shape). */
 static const cli_flag ortho_flags[] = {
     {"method", "M", CLI_VALUE, ""},   {"coeffs", "C", CLI_VALUE, ""},
     {"steps", "Q", CLI_VALUE, ""},    {"aol", NULL, CLI_SWITCH, ""},
     {"precision", "P", CLI_VALUE, ""}, {"restarts", "LIST", CLI_VALUE, ""},
-    {"threads", "N", CLI_VALUE | CLI_REPEAT, ""},
+    {"threads", "N", CLI_VALUE | CLI_REPEAT, ""}, {"widths", "W", CLI_VALUE | CLI_REPEAT, ""},
+    {"shape", "RxC", CLI_VALUE | CLI_REPEAT, ""},
 };
 
 static void parse_rest(cli_args *a, int mode)
@@ -35,6 +38,24 @@ static void parse_rest(cli_args *a, int mode)
             for (int i = 0; i < n; i++)
                 if (!items[i][0] || strchr(items[i], ','))
                     fz_fail("cli_get_list returned an empty or unsplit item");
+        static const long def[] = {256, 512};
+        long *v;
+        int *t;
+        if (bench_long_list(a, "widths", 1, 16384, def, 2, &v, &n) == 0) {
+            for (int i = 0; i < n; i++)
+                if (v[i] < 1 || v[i] > 16384)
+                    fz_fail("bench_long_list returned a value out of its range");
+            free(v);
+        }
+        if (bench_thread_list(a, &t, &n) == 0)
+            free(t);
+        if (cli_get_list(a, "shape", &items, &n) == 0)
+            for (int i = 0; i < n; i++) {
+                long r, c;
+                if (bench_parse_shape(a, "shape", items[i], &r, &c) == 0 &&
+                    (r < 1 || c < 1 || r * c > (1L << 31)))
+                    fz_fail("bench_parse_shape accepted an impossible shape");
+            }
         return;
     }
     if (cli_count(a, "resume"))

@@ -210,7 +210,8 @@ static void cli_seeds(void)
     static const char compare[] = "--data\0x.txt\0--out\0d\0--lr-grid\0" "0.001,0.004\0"
                                   "--sweep-steps\0" "10\0--schedule\0cosine";
     static const char ortho[] = "--method\0gram-ns\0--restarts\0" "2,4\0--steps\0" "6\0"
-                                "--threads\0" "1,2\0--aol\0--coeffs\0taylor-3";
+                                "--threads\0" "1,2\0--aol\0--coeffs\0taylor-3\0--widths\0"
+                                "256,320\0--shape\0" "768x3072,4x4";
     seed("cli", 0, train, sizeof train - 1);
     seed("cli", 1, compare, sizeof compare - 1);
     seed("cli", 2, ortho, sizeof ortho - 1);
