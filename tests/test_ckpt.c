@@ -5,6 +5,7 @@
 #include "harness.h"
 #include "testutil.h"
 #include "train/ckpt.h"
+#include "train/train.h"
 
 static void two_sections(const char *path)
 {
@@ -81,4 +82,40 @@ TEST(ckpt_failed_write_keeps_existing_file)
     int same = got && len == 12 && !memcmp(got, "old contents", 12);
     free(got);
     ASSERT(same);
+}
+
+/* A stored model shape whose parameter count times 4 bytes wraps around
+ * 64 bits to a small size (here 3 * 2^62 + 131072 parameters: 512 KiB)
+ * must be refused, not loaded with a parameter array far shorter than the
+ * count it claims. Found by reading train_ckpt_load while writing its fuzz
+ * target. */
+TEST(ckpt_refuses_a_parameter_count_that_wraps)
+{
+    train_ckpt ck;
+    memset(&ck, 0, sizeof ck);
+    ck.cfg = train_config_default();
+    snprintf(ck.cfg.data, sizeof ck.cfg.data, "x.txt");
+    ck.cfg.model = (gpt_config){.vocab = 21758065, .context = 1, .layers = 67108751,
+                                .dim = 131072, .heads = 1};
+    size_t n = gpt_config_num_params(&ck.cfg.model);
+    ASSERT(n > ((size_t)1 << 62)); /* the shape this case needs */
+    ck.n_params = n;
+    ck.params = calloc(131072, sizeof(float));
+    static unsigned char opts[4];
+    ck.opt_state = opts;
+    ck.opt_state_len = sizeof opts;
+    char path[256], err[256];
+    snprintf(path, sizeof path, "%s/wrap.bin", tu_tmpdir());
+    ASSERT(ck.params != NULL);
+    /* n * 4 bytes written as the PARM length wraps to 512 KiB: exactly what
+     * a crafted file would hold */
+    int rc = train_ckpt_save(path, &ck, err, sizeof err);
+    free(ck.params);
+    ASSERT_EQ_INT(rc, 0);
+    train_ckpt back;
+    rc = train_ckpt_load(path, &back, err, sizeof err);
+    if (rc == 0)
+        train_ckpt_free(&back);
+    ASSERT_EQ_INT(rc, -1);
+    ASSERT(strstr(err, "too large") != NULL);
 }

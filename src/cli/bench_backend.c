@@ -8,7 +8,7 @@
 #include "cli/cli.h"
 
 static const cli_flag backend_flags[] = {
-    {"kind", "K", CLI_VALUE, "backend kind: cpu (default) or cpu-ref"},
+    {"kind", "K", CLI_VALUE, "backend kind: cpu | cpu-ref (default cpu)"},
     {"threads", "N", CLI_VALUE, "threads of the context (default: the number of cores)"},
     {"json", NULL, CLI_SWITCH, "one JSON object instead of text"},
 };

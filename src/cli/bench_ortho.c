@@ -26,7 +26,7 @@ static const cli_flag ortho_flags[] = {
     {"repeats", "R", CLI_VALUE, "timed runs after one warm-up (default: adaptive, 3..25)"},
     {"seed", "S", CLI_VALUE, "seed of the Gaussian input (default 42)"},
     {"input", "PATH", CLI_VALUE,
-     "orthogonalize this 2-D .npy matrix (float32/float64) instead of a Gaussian; replaces --shape"},
+     "orthogonalize this 2-D .npy matrix (float32/float64) instead of a Gaussian; replaces --shape (default: none)"},
     {"json", NULL, CLI_SWITCH, "one JSON object per line instead of text"},
 };
 #define N_ORTHO_FLAGS ((int)(sizeof ortho_flags / sizeof ortho_flags[0]))

@@ -21,7 +21,7 @@ static const long default_widths[] = {256, 288, 320, 384, 448, 480, 512, 576, 64
 #define N_DEFAULT_WIDTHS ((int)(sizeof default_widths / sizeof default_widths[0]))
 
 static const cli_flag sizing_flags[] = {
-    {"widths", "W", CLI_VALUE | CLI_REPEAT, "model widths, a list (default: see below)"},
+    {"widths", "W", CLI_VALUE | CLI_REPEAT, "model widths, a list (default 256..1024 in steps of 64, 288,480,672,864, 1536,2048)"},
     {"tokens", "N", CLI_VALUE, "rows of the GEMMs, batch x context (default 2048)"},
     {"threads", "N", CLI_VALUE | CLI_REPEAT,
      "threads, repeatable or a list 1,2 (default: OpenBLAS's setting)"},

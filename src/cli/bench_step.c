@@ -14,7 +14,7 @@
 #include "cli/cli.h"
 
 static const cli_flag step_flags[] = {
-    {"model", "NAME", CLI_VALUE, "gpt2-small (default) | gpt2-tiny"},
+    {"model", "NAME", CLI_VALUE, "gpt2-small | gpt2-tiny (default gpt2-small)"},
     {"threads", "N", CLI_VALUE | CLI_REPEAT,
      "optimizer threads, repeatable or a list 1,2 (default: OpenBLAS's setting)"},
     {"repeats", "R", CLI_VALUE, "timed steps, >= 1 (default 5)"},

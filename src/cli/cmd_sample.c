@@ -11,10 +11,10 @@
 #include "train/train.h"
 
 static const cli_flag flags[] = {
-    {"checkpoint", "PATH", CLI_VALUE, "a checkpoint.bin written by muon train"},
+    {"checkpoint", "PATH", CLI_VALUE, "a checkpoint.bin written by muon train (required)"},
     {"prompt", "TEXT", CLI_VALUE, "text to continue (default: a newline)"},
     {"tokens", "N", CLI_VALUE, "tokens to generate (default 200)"},
-    {"temperature", "X", CLI_VALUE, "0 = greedy; default 0.8"},
+    {"temperature", "X", CLI_VALUE, "0 = greedy (default 0.8)"},
     {"seed", "S", CLI_VALUE, "sampling seed (default 1)"},
     {"threads", "N", CLI_VALUE, "threads (default: all cores)"},
     {"bpe-dir", "DIR", CLI_VALUE, "GPT-2's encoder.json and vocab.bpe (default: the checkpoint's)"},

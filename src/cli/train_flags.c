@@ -9,8 +9,8 @@
 #include "cli/cli.h"
 
 #define COMMON_FLAGS                                                                          \
-    {"data", "PATH", CLI_VALUE, "text file or directory, llm.c .bin shards, or a glob of them"},\
-    {"out", "DIR", CLI_VALUE, "output directory (created if missing)"},                       \
+    {"data", "PATH", CLI_VALUE, "text file or directory, llm.c .bin shards or a glob of them (required unless resuming)"}, \
+    {"out", "DIR", CLI_VALUE, "output directory, created if missing (required unless resuming)"},  \
     {"steps", "N", CLI_VALUE, "total training steps; schedules span them (default 400)"},     \
     {"batch", "B", CLI_VALUE, "sequences per step (default 16)"},                             \
     {"context", "T", CLI_VALUE, "tokens per sequence (default 128)"},                         \
@@ -19,14 +19,14 @@
     {"heads", "H", CLI_VALUE, "attention heads; D/H must be even (default 4)"},               \
     {"weight-decay", "X", CLI_VALUE, "decoupled weight decay, both groups (default 0)"},      \
     {"schedule", "S", CLI_VALUE, "constant | cosine | wsd (default wsd)"},                    \
-    {"warmup", "N", CLI_VALUE, "linear warmup steps (default 20)"},                           \
+    {"warmup", "N", CLI_VALUE, "linear warmup steps (default 20, capped at steps/5)"},       \
     {"min-lr-ratio", "X", CLI_VALUE, "final lr / peak lr for cosine and wsd (default 0)"},    \
     {"eval-every", "N", CLI_VALUE, "validation loss every N steps (default 25)"},             \
     {"eval-batches", "N", CLI_VALUE, "validation batches per evaluation (default 8)"},        \
     {"seed", "S", CLI_VALUE, "seed of initialisation and data order (default 1)"},            \
     {"threads", "N", CLI_VALUE, "threads (default: all cores)"},                              \
     {"tokenizer", "K", CLI_VALUE, "byte | gpt2 (default byte; gpt2 for llm.c shards)"},       \
-    {"bpe-dir", "DIR", CLI_VALUE, "encoder.json and vocab.bpe (gpt2 text; optional for shards)"},\
+    {"bpe-dir", "DIR", CLI_VALUE, "encoder.json and vocab.bpe (required by gpt2 on text; optional for shards)"}, \
     {"coeffs", "C", CLI_VALUE, "Newton-Schulz coefficients (default polar-express)"},         \
     {"ns-steps", "Q", CLI_VALUE, "Newton-Schulz steps (default 5)"},                          \
     {"ortho-method", "M", CLI_VALUE, "auto | ns | gram-ns | svd (default auto)"},             \
@@ -40,22 +40,22 @@ const cli_flag cli_train_flag_table[] = {
     {"optim", "O", CLI_VALUE, "muon (hybrid: Muon + AdamW) | adamw (default muon)"},
     {"lr", "X", CLI_VALUE, "learning rate (both groups; default 0.016 muon, 0.004 adamw)"},
     {"adam-lr", "X", CLI_VALUE, "learning rate of the hybrid's AdamW group (default: --lr)"},
-    {"stop-at", "K", CLI_VALUE, "stop after step K with a checkpoint, as an interruption"},
-    {"resume", "CKPT", CLI_VALUE, "continue from a checkpoint to --steps; auto: the newest "
-                                  "complete one in --out DIR, or a new run if there is none"},
+    {"stop-at", "K", CLI_VALUE, "stop after step K with a checkpoint, as an interruption (default: run to --steps)"},
+    {"resume", "CKPT", CLI_VALUE, "continue from a checkpoint to --steps; auto: the newest complete one in "
+                                  "--out DIR, or a new run if there is none (default: a fresh run)"},
     {"checkpoint-every", "N", CLI_VALUE, "also write DIR/checkpoint-STEP.bin every N steps (default 0: by time only)"},
     {"checkpoint-minutes", "M", CLI_VALUE, "... and every M minutes of wall time, 0 for never (default 10)"},
     {"keep-checkpoints", "K", CLI_VALUE, "periodic checkpoints kept, the newest (default 3)"},
     {"on-nonfinite", "A", CLI_VALUE, "skip | abort: a step with a NaN/Inf loss or gradient (default skip)"},
     {"max-skips", "N", CLI_VALUE, "skipped steps allowed before the run ends as diverged (default 10)"},
-    {"fault-nan-at", "LIST", CLI_VALUE, "testing aid: make the gradient NaN at these steps (e.g. 4,7)"},
+    {"fault-nan-at", "LIST", CLI_VALUE, "testing aid: make the gradient NaN at these steps, e.g. 4,7 (default none)"},
 };
 const int cli_train_flag_count = (int)(sizeof cli_train_flag_table / sizeof cli_train_flag_table[0]);
 
 const cli_flag cli_compare_flag_table[] = {
     COMMON_FLAGS,
-    {"lr-grid", "LIST", CLI_VALUE, "rates swept for both optimizers (default 0.002,0.004,...,0.032)"},
-    {"sweep-steps", "N", CLI_VALUE, "steps of each sweep run (default steps/4)"},
+    {"lr-grid", "LIST", CLI_VALUE, "rates swept for both optimizers (default 0.002,0.004,0.008,0.016,0.032)"},
+    {"sweep-steps", "N", CLI_VALUE, "steps of each sweep run (default --steps/4)"},
     {"seeds", "N", CLI_VALUE, "final runs per optimizer, seeds S, S+1, ... (default 3)"},
 };
 const int cli_compare_flag_count =

@@ -5,6 +5,7 @@
  *   PARM  the model parameters, float32 in gpt_params() order
  *   OPTS  the optimizer state (libmuon's own versioned blob)
  * Everything is checked against the model the CONF section describes. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,9 @@ int train_ckpt_load(const char *path, train_ckpt *ck, char *err, size_t errcap)
     if (!why) {
         /* the parameter count follows from the stored shape alone */
         c.n_params = gpt_config_num_params(&c.cfg.model);
-        if (c.n_params == 0)
+        /* its byte count must not wrap: a wrapped one could equal the
+         * section's length while the count itself is far larger */
+        if (c.n_params == 0 || c.n_params > SIZE_MAX / sizeof(float))
             why = "the stored model shape is too large";
         else if (parm->len != (uint64_t)c.n_params * sizeof(float))
             why = "the parameter section does not match the stored model shape";

@@ -1,5 +1,6 @@
 /* Training configuration: defaults, validation and a JSON form that
  * checkpoints carry, so a checkpoint says exactly how it was made. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,12 +135,17 @@ char *train_config_to_json(const train_config *c)
     return s;
 }
 
-static int get_num(const cJSON *o, const char *k, double *v)
+/* A finite number; with is_int, a whole one that the int or long field it
+ * goes to can hold (converting anything else would be undefined). */
+static int get_num(const cJSON *o, const char *k, int is_int, double *v)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsNumber(it))
+    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
         return -1;
-    *v = it->valuedouble;
+    double x = it->valuedouble;
+    if (is_int && (x != floor(x) || fabs(x) > (double)INT_MAX))
+        return -1;
+    *v = x;
     return 0;
 }
 
@@ -171,8 +177,10 @@ int train_config_from_json(const char *json, size_t len, train_config *out, char
                                              "eval_batches"};
     char tok[16], optim[16], method[16], coeffs[32], sched[16], seed[32];
     const char *bad = NULL;
+    /* 1: an integer field (the rates and ratios are not) */
+    static const char is_int[N_NUMS] = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 1, 1, 1};
     for (int i = 0; i < N_NUMS && !bad; i++)
-        if (get_num(o, nums[i], &v[i]))
+        if (get_num(o, nums[i], is_int[i], &v[i]))
             bad = nums[i];
     if (!bad && get_str(o, "data", c.data, sizeof c.data))
         bad = "data";
