@@ -116,7 +116,8 @@ static muon_status make_plan(muon_opt *opt)
         pl->shared[pl->n_shared++] = ortho[k].idx;
     double shared_cost = total;
     for (k = 0; k < ne; k++) {
-        if (T > 1 && opt->params[elem[k].idx].n >= WIDE_MIN_ELEMS) {
+        const muon__param *p = &opt->params[elem[k].idx];
+        if (T > 1 && muon__rule_table[p->rule].elementwise && p->n >= WIDE_MIN_ELEMS) {
             pl->wide[pl->n_wide++] = elem[k].idx;
         } else {
             pl->shared[pl->n_shared++] = elem[k].idx;
@@ -148,7 +149,8 @@ static muon_status make_workspaces(muon_opt *opt)
         if (!muon__rule_table[p->rule].needs_ortho)
             continue;
         size_t ob = 0;
-        muon_status s = muon_ortho_workspace_size(&opt->cfg.ortho, p->rows, p->cols, &ob);
+        muon_ortho_config oc = muon__param_ortho(opt, p);
+        muon_status s = muon_ortho_workspace_size(&oc, p->rows, p->cols, &ob);
         if (s != MUON_OK)
             return muon__opt_fail(opt, s, "parameter '%s': no orthogonalization workspace for %ldx%ld",
                                   p->name, p->rows, p->cols);

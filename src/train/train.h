@@ -45,6 +45,14 @@ typedef struct {
     int threads;
     train_progress progress;
     char label[64]; /* prefix for progress lines (compare uses "muon lr=...") */
+    /* the optimizer family's options (docs/algorithms.md); weight_decay
+     * above is the Muon group's (every param's for adamw and sgdm) */
+    double adam_weight_decay; /* the AdamW group's */
+    muon_scale_rule scale;
+    int nesterov;
+    double spectrum_power, fanion_alpha, sign_scale;
+    int fanion_k;
+    muon_decay_shape decay_shape; /* of wsd; adamw-muon switches where it starts */
 } train_config;
 
 /* What a run reports: the validation curve and its cost. */
@@ -62,6 +70,10 @@ typedef struct {
 
 /* Defaults of `muon train` (and the per-run settings of `muon compare`). */
 train_config train_config_default(void);
+/* The default peak learning rate of an algorithm (train/family.c). */
+double train_default_lr(muon_algo a);
+/* The library's optimizer configuration for a training configuration. */
+muon_opt_config train_opt_config(const train_config *c);
 /* Check every field; 0, or -1 with a message naming the flag. */
 int train_config_validate(const train_config *c, char *err, size_t errcap);
 
