@@ -1,0 +1,6 @@
+#include "exp/exp.h"
+
+int exp_lsq(exp_ctx *x)
+{
+    return exp_fail(x, "not implemented yet");
+}

@@ -1,0 +1,143 @@
+/* The GPT runs of the experiments: the trainer's model and optimizer
+ * configuration (train_opt_config), without its files, with the weight RMS
+ * of the hidden matrices recorded at every evaluation (exp.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exp/exp.h"
+
+train_config exp_gpt_config(const exp_ctx *x, long steps)
+{
+    train_config c = train_config_default();
+    c.model.layers = 2;
+    c.model.dim = 64;
+    c.model.heads = 2;
+    c.model.context = 64;
+    c.model.vocab = 256;
+    c.batch = 16;
+    c.steps = steps;
+    c.warmup = steps / 10;
+    c.eval_every = steps / 10 > 0 ? steps / 10 : 1;
+    c.eval_batches = x->quick ? 2 : 8;
+    c.threads = x->threads;
+    c.progress = TRAIN_PROGRESS_QUIET;
+    c.lr = c.adam_lr = train_default_lr(c.optim);
+    return c;
+}
+
+static double matrix_rms(gpt_model *m)
+{
+    const float *w = gpt_params(m);
+    double ss = 0;
+    size_t n = 0;
+    for (int i = 0; i < gpt_num_tensors(m); i++) {
+        const gpt_tensor *t = gpt_tensor_at(m, i);
+        if (t->role != MUON_ROLE_MATRIX)
+            continue;
+        for (size_t k = 0; k < t->numel; k++)
+            ss += (double)w[t->offset + k] * w[t->offset + k];
+        n += t->numel;
+    }
+    return n ? sqrt(ss / (double)n) : 0;
+}
+
+static double eval_loss(gpt_model *m, const data_val *v, const train_config *c, int32_t *in,
+                        int32_t *tg)
+{
+    double s = 0;
+    for (int b = 0; b < v->n_batches; b++) {
+        data_val_batch(v, b, in, tg);
+        s += gpt_forward(m, in, tg, c->batch, c->model.context);
+    }
+    return s / v->n_batches;
+}
+
+static int add_params(exp_ctx *x, muon_opt *opt, gpt_model *model)
+{
+    float *w = gpt_params(model), *g = gpt_grads(model);
+    for (int i = 0; i < gpt_num_tensors(model); i++) {
+        const gpt_tensor *t = gpt_tensor_at(model, i);
+        if (muon_opt_add_param(opt, t->name, w + t->offset, g + t->offset, t->ndim, t->shape,
+                               t->role, NULL) != MUON_OK)
+            return exp_fail(x, "optimizer: %s", muon_opt_error(opt));
+    }
+    if (muon_opt_finalize(opt) != MUON_OK)
+        return exp_fail(x, "optimizer: %s", muon_opt_error(opt));
+    return 0;
+}
+
+int exp_gpt_run(exp_ctx *x, const exp_data *d, const train_config *cin, exp_curve *out)
+{
+    train_config c = *cin;
+    c.model.vocab = 256;
+    memset(out, 0, sizeof *out);
+    char derr[DATA_ERR_LEN];
+    data_loader L;
+    data_val V;
+    if (data_loader_init(&L, d->train.ids, d->train.n, c.batch, c.model.context, c.seed,
+                         "training data", derr))
+        return exp_fail(x, "%s", derr);
+    if (data_val_init(&V, d->val.ids, d->val.n, c.batch, c.model.context, c.eval_batches,
+                      "validation data", derr)) {
+        data_loader_free(&L);
+        return exp_fail(x, "%s", derr);
+    }
+    gpt_model *model = NULL;
+    muon_opt *opt = NULL;
+    muon_opt_config oc = train_opt_config(&c);
+    size_t tb = (size_t)c.batch * (size_t)c.model.context * sizeof(int32_t);
+    int32_t *in = malloc(tb), *tg = malloc(tb);
+    int rc = 0;
+    if (!in || !tg)
+        rc = exp_fail(x, "out of memory");
+    else if (gpt_create(&c.model, c.batch, &model) != MUON_OK)
+        rc = exp_fail(x, "cannot build the model");
+    else if (muon_opt_create(&oc, &opt) != MUON_OK)
+        rc = exp_fail(x, "optimizer options invalid (%s)", muon_algo_name(c.optim));
+    if (!rc) {
+        gpt_init_params(model, c.seed);
+        rc = add_params(x, opt, model);
+    }
+    if (rc)
+        goto done;
+    muon_schedule sc = muon_schedule_default();
+    sc.kind = c.schedule;
+    sc.total_steps = c.steps;
+    sc.warmup_steps = c.warmup;
+    sc.min_ratio = c.min_lr_ratio;
+    sc.decay_shape = c.decay_shape;
+    double t0 = exp_now(), tokens = (double)c.batch * c.model.context;
+    out->n_params = gpt_num_params(model);
+    /* 6 N per token for the matrix products, 6 L T D for attention's */
+    out->step_flops = tokens * (6.0 * (double)out->n_params +
+                                6.0 * c.model.layers * c.model.context * c.model.dim) +
+                      muon_opt_ortho_flops(opt);
+    for (long step = 1; step <= c.steps; step++) {
+        data_loader_next(&L, in, tg);
+        gpt_zero_grad(model);
+        float loss = gpt_forward(model, in, tg, c.batch, c.model.context);
+        if (!isfinite(loss) || gpt_backward(model) != MUON_OK ||
+            muon_opt_step(opt, muon_schedule_multiplier(&sc, step - 1)) != MUON_OK) {
+            out->diverged = 1;
+            break;
+        }
+        out->final_train = loss;
+        if ((step % c.eval_every == 0 || step == c.steps) && out->n < 256) {
+            out->step[out->n] = step;
+            out->val[out->n] = eval_loss(model, &V, &c, in, tg);
+            out->weight_rms[out->n] = matrix_rms(model);
+            out->n++;
+        }
+    }
+    out->final_val = out->diverged || out->n == 0 ? INFINITY : out->val[out->n - 1];
+    out->state_bytes = muon_opt_state_bytes(opt);
+    out->wall_s = exp_now() - t0;
+done:
+    muon_opt_free(opt);
+    gpt_free(model);
+    free(in);
+    free(tg);
+    data_loader_free(&L);
+    return rc;
+}
