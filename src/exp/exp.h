@@ -102,7 +102,28 @@ typedef struct {
 /* The GPT experiments' small model: 2 layers, width 64, 2 heads, context
  * 64, batch 16, the wsd schedule; quick shrinks the steps. */
 train_config exp_gpt_config(const exp_ctx *x, long steps);
-/* Train c on d, evaluating every c->eval_every steps. 0 or 1. */
-int exp_gpt_run(exp_ctx *x, const exp_data *d, const train_config *c, exp_curve *out);
+/* Train c on d, evaluating every c->eval_every steps, stopping early once
+ * a validation loss is <= stop_below (-INFINITY: never). 0 or 1. */
+int exp_gpt_run(exp_ctx *x, const exp_data *d, const train_config *c, double stop_below,
+                exp_curve *out);
+
+/* One configuration over x->seeds seeds (c->seed, c->seed + 1, ...): the
+ * final validation losses, their mean and standard deviation, and the mean
+ * curve. 0 or 1. */
+#define EXP_MAX_SEEDS 32
+typedef struct {
+    int n;
+    double final_val[EXP_MAX_SEEDS], mean, std;
+    exp_curve mean_curve; /* val and weight_rms averaged over the seeds */
+    int any_diverged;
+} exp_seeds;
+int exp_gpt_seeds(exp_ctx *x, const exp_data *d, const train_config *c, exp_seeds *out);
+/* {"optim", "lr", "final_val_mean", "final_val_std", "final_val": [...],
+ * "eval_step", "val_mean", "state_bytes"} */
+cJSON *exp_seeds_json(const exp_seeds *s, const train_config *c);
+/* nv configurations over the seeds: a table in the README, "variants" in
+ * results.json, the mean validation curves in plot_file. 0 or 1. */
+int exp_gpt_compare(exp_ctx *x, const exp_data *d, int nv, const char *const *labels,
+                    const train_config *cfgs, exp_seeds *out, const char *plot_file);
 
 #endif

@@ -182,9 +182,11 @@ static int training(exp_ctx *x)
             else
                 c.ortho.method = MUON_ORTHO_SVD;
             exp_curve cv;
-            rc = exp_gpt_run(x, &d, &c, &cv);
+            rc = exp_gpt_run(x, &d, &c, -INFINITY, &cv);
             fin[v][s] = cv.final_val;
         }
+    char desc[256];
+    snprintf(desc, sizeof desc, "%s", d.desc);
     exp_data_free(&d);
     if (rc)
         return rc;
@@ -192,7 +194,7 @@ static int training(exp_ctx *x)
               "batch 16) on %s, Muon hybrid at lr %g, %ld steps, wsd schedule, polar-express "
               "coefficients; mean and standard deviation of the final validation loss over %d "
               "seeds.\n\n| NS steps | val loss | std |\n|---|---|---|\n",
-           d.desc[0] ? "the data" : "the data", TRAIN_DEFAULT_MUON_LR, steps, x->seeds);
+           desc, TRAIN_DEFAULT_MUON_LR, steps, x->seeds);
     cJSON *t = cJSON_CreateObject();
     for (int v = 0; v < NV; v++) {
         exp_mean_std(fin[v], x->seeds, &mean[v], &sd[v]);

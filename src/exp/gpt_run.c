@@ -67,7 +67,8 @@ static int add_params(exp_ctx *x, muon_opt *opt, gpt_model *model)
     return 0;
 }
 
-int exp_gpt_run(exp_ctx *x, const exp_data *d, const train_config *cin, exp_curve *out)
+int exp_gpt_run(exp_ctx *x, const exp_data *d, const train_config *cin, double stop_below,
+                exp_curve *out)
 {
     train_config c = *cin;
     c.model.vocab = 256;
@@ -127,7 +128,8 @@ int exp_gpt_run(exp_ctx *x, const exp_data *d, const train_config *cin, exp_curv
             out->step[out->n] = step;
             out->val[out->n] = eval_loss(model, &V, &c, in, tg);
             out->weight_rms[out->n] = matrix_rms(model);
-            out->n++;
+            if (out->val[out->n++] <= stop_below)
+                break;
         }
     }
     out->final_val = out->diverged || out->n == 0 ? INFINITY : out->val[out->n - 1];
@@ -140,4 +142,90 @@ done:
     free(tg);
     data_loader_free(&L);
     return rc;
+}
+
+int exp_gpt_seeds(exp_ctx *x, const exp_data *d, const train_config *c, exp_seeds *out)
+{
+    memset(out, 0, sizeof *out);
+    double fin[EXP_MAX_SEEDS];
+    int n = x->seeds < EXP_MAX_SEEDS ? x->seeds : EXP_MAX_SEEDS;
+    for (int s = 0; s < n; s++) {
+        train_config cs = *c;
+        cs.seed = c->seed + (uint64_t)s;
+        exp_curve cv;
+        if (exp_gpt_run(x, d, &cs, -INFINITY, &cv))
+            return 1;
+        fin[s] = cv.final_val;
+        out->final_val[s] = cv.final_val;
+        if (s == 0) {
+            out->mean_curve = cv;
+        } else {
+            for (int k = 0; k < cv.n && k < out->mean_curve.n; k++) {
+                out->mean_curve.val[k] += cv.val[k];
+                out->mean_curve.weight_rms[k] += cv.weight_rms[k];
+            }
+            out->mean_curve.wall_s += cv.wall_s;
+        }
+        out->any_diverged |= cv.diverged;
+    }
+    for (int k = 0; k < out->mean_curve.n; k++) {
+        out->mean_curve.val[k] /= n;
+        out->mean_curve.weight_rms[k] /= n;
+    }
+    out->n = n;
+    exp_mean_std(fin, n, &out->mean, &out->std);
+    return 0;
+}
+
+cJSON *exp_seeds_json(const exp_seeds *s, const train_config *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "optim", muon_algo_name(c->optim));
+    cJSON_AddNumberToObject(o, "lr", c->lr);
+    cJSON_AddNumberToObject(o, "final_val_mean", s->mean);
+    cJSON_AddNumberToObject(o, "final_val_std", s->std);
+    cJSON_AddItemToObject(o, "final_val", exp_json_array(s->final_val, s->n));
+    double st[256];
+    for (int k = 0; k < s->mean_curve.n; k++)
+        st[k] = (double)s->mean_curve.step[k];
+    cJSON_AddItemToObject(o, "eval_step", exp_json_array(st, s->mean_curve.n));
+    cJSON_AddItemToObject(o, "val_mean", exp_json_array(s->mean_curve.val, s->mean_curve.n));
+    cJSON_AddNumberToObject(o, "state_bytes", (double)s->mean_curve.state_bytes);
+    return o;
+}
+
+int exp_gpt_compare(exp_ctx *x, const exp_data *d, int nv, const char *const *labels,
+                    const train_config *cfgs, exp_seeds *out, const char *plot_file)
+{
+    for (int v = 0; v < nv; v++)
+        if (exp_gpt_seeds(x, d, &cfgs[v], &out[v]))
+            return 1;
+    const train_config *c0 = &cfgs[0];
+    exp_md(x, "The small GPT (%d layers, width %d, %d heads, context %d, batch %d) on %s; "
+              "%ld steps, %s schedule (%s decay); final validation loss, mean and standard "
+              "deviation over %d seeds.\n\n| variant | optimizer | lr (AdamW group) | weight "
+              "decay | val loss | std | optimizer state |\n|---|---|---|---|---|---|---|\n",
+           c0->model.layers, c0->model.dim, c0->model.heads, c0->model.context, c0->batch,
+           d->desc, c0->steps, muon_schedule_name(c0->schedule),
+           muon_decay_shape_name(c0->decay_shape), x->seeds);
+    cJSON *vs = cJSON_CreateObject();
+    static plot_series ser[16];
+    static double steps[16][256];
+    for (int v = 0; v < nv; v++) {
+        const train_config *c = &cfgs[v];
+        exp_md(x, "| %s | %s | %g (%g) | %g | %.4f%s | %.4f | %.1f KiB |\n", labels[v],
+               muon_algo_name(c->optim), c->lr, c->adam_lr, c->weight_decay, out[v].mean,
+               out[v].any_diverged ? " (diverged)" : "", out[v].std,
+               (double)out[v].mean_curve.state_bytes / 1024.0);
+        cJSON_AddItemToObject(vs, labels[v], exp_seeds_json(&out[v], c));
+        for (int k = 0; k < out[v].mean_curve.n; k++)
+            steps[v][k] = (double)out[v].mean_curve.step[k];
+        if (v < 16)
+            ser[v] = (plot_series){labels[v], steps[v], out[v].mean_curve.val,
+                                   out[v].mean_curve.n};
+    }
+    cJSON_AddItemToObject(x->root, "variants", vs);
+    plot_panel p = {"validation loss (mean over seeds)", "step", "val loss", ser,
+                    nv < 16 ? nv : 16};
+    return exp_plot(x, plot_file, "validation loss", &p, 1);
 }
