@@ -101,7 +101,7 @@ def ortho_svd_matches_numpy_polar():
 
 @test
 def ortho_newton_schulz_within_measured_error():
-    # ALGORITHMS.md 1a: polar-express, 5 steps, Gaussian 256x1024 ends with
+    # docs/algorithms.md 1a: polar-express, 5 steps, Gaussian 256x1024 ends with
     # singular values in [0.87, 1.12]; keller's stay in roughly [0.7, 1.2].
     r = rng(2)
     notes = []

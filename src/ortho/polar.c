@@ -1,4 +1,4 @@
-/* polar.c - the exact polar factor U V^T via LAPACK's sgesdd (ALGORITHMS.md
+/* polar.c - the exact polar factor U V^T via LAPACK's sgesdd (docs/algorithms.md
  * 1c), and the orthogonality error max |s_i - 1| via dgesdd.
  *
  * A row-major rows x cols matrix is, read column-major, its transpose; the
