@@ -9,28 +9,16 @@
 #include <string.h>
 
 #include "exp/exp.h"
+#include "exp/linalg.h"
 
 #define N_WORDS 400
 #define N_NEXT 6
 #define CORPUS_BYTES ((size_t)600000)
 
-static uint64_t next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double uniform(uint64_t *s)
-{
-    return (double)(next_u64(s) >> 11) * (1.0 / 9007199254740992.0);
-}
-
 /* A Zipf(1) draw from 0..n-1 by inverting the harmonic CDF. */
-static int zipf(uint64_t *s, const double *cdf, int n)
+static int zipf(exp_rng *s, const double *cdf, int n)
 {
-    double u = uniform(s) * cdf[n - 1];
+    double u = exp_uniform(s) * cdf[n - 1];
     int lo = 0, hi = n - 1;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
@@ -50,15 +38,16 @@ char *exp_corpus(size_t bytes, uint64_t seed, size_t *len)
     char words[N_WORDS][16];
     int next[N_WORDS][N_NEXT];
     double cdf[N_WORDS], ncdf[N_NEXT];
-    uint64_t s = seed;
+    exp_rng s;
+    exp_rng_seed(&s, seed);
     for (int w = 0; w < N_WORDS; w++) {
-        int syl = 1 + (int)(uniform(&s) * 3), n = 0;
+        int syl = 1 + (int)(exp_uniform(&s) * 3), n = 0;
         for (int k = 0; k < syl; k++)
             n += snprintf(words[w] + n, sizeof words[w] - (size_t)n, "%s%s",
-                          cons[next_u64(&s) % 16], vow[next_u64(&s) % 7]);
+                          cons[(size_t)(exp_uniform(&s) * 16)], vow[(size_t)(exp_uniform(&s) * 7)]);
         cdf[w] = (w ? cdf[w - 1] : 0) + 1.0 / (w + 1);
         for (int k = 0; k < N_NEXT; k++)
-            next[w][k] = (int)(next_u64(&s) % N_WORDS);
+            next[w][k] = (int)(exp_uniform(&s) * N_WORDS);
     }
     for (int k = 0; k < N_NEXT; k++)
         ncdf[k] = (k ? ncdf[k - 1] : 0) + 1.0 / (k + 1);
@@ -68,7 +57,7 @@ char *exp_corpus(size_t bytes, uint64_t seed, size_t *len)
     size_t n = 0;
     int w = zipf(&s, cdf, N_WORDS);
     while (n < bytes) {
-        int words_left = 4 + (int)(uniform(&s) * 10);
+        int words_left = 4 + (int)(exp_uniform(&s) * 10);
         for (int k = 0; k < words_left && n < bytes; k++) {
             const char *t = words[w];
             if (k == 0 && n + 1 < bytes) {
@@ -81,10 +70,10 @@ char *exp_corpus(size_t bytes, uint64_t seed, size_t *len)
             memcpy(out + n, t, l);
             n += l;
             out[n++] = k + 1 < words_left ? ' ' : '.';
-            w = uniform(&s) < 0.75 ? next[w][zipf(&s, ncdf, N_NEXT)] : zipf(&s, cdf, N_WORDS);
+            w = exp_uniform(&s) < 0.75 ? next[w][zipf(&s, ncdf, N_NEXT)] : zipf(&s, cdf, N_WORDS);
         }
         if (n < bytes)
-            out[n++] = uniform(&s) < 0.3 ? '\n' : ' ';
+            out[n++] = exp_uniform(&s) < 0.3 ? '\n' : ' ';
     }
     out[n] = 0;
     *len = n;

@@ -107,6 +107,10 @@ train_config exp_gpt_config(const exp_ctx *x, long steps);
 int exp_gpt_run(exp_ctx *x, const exp_data *d, const train_config *c, double stop_below,
                 exp_curve *out);
 
+/* Steps at which the curve first reaches target, interpolated linearly
+ * between evaluations; NAN when it never does. */
+double exp_steps_to(const exp_curve *c, double target);
+
 /* One configuration over x->seeds seeds (c->seed, c->seed + 1, ...): the
  * final validation losses, their mean and standard deviation, and the mean
  * curve. 0 or 1. */

@@ -13,20 +13,6 @@
 #define NV 5
 #define MAX_B 6
 
-/* Steps to reach target, interpolated between evaluations; NAN if never. */
-static double steps_to(const exp_curve *c, double target)
-{
-    for (int k = 0; k < c->n; k++) {
-        if (!(c->val[k] <= target))
-            continue;
-        if (k == 0)
-            return (double)c->step[0];
-        double f = (c->val[k - 1] - target) / (c->val[k - 1] - c->val[k]);
-        return (double)c->step[k - 1] + f * (double)(c->step[k] - c->step[k - 1]);
-    }
-    return NAN;
-}
-
 int exp_batch(exp_ctx *x)
 {
     exp_data d;
@@ -69,7 +55,7 @@ int exp_batch(exp_ctx *x)
                 c.weight_decay = c.adam_weight_decay = (v == 2 || v == 4) ? 0.1 : 0.0;
                 exp_curve cv;
                 rc = exp_gpt_run(x, &d, &c, target, &cv);
-                ks[s] = steps_to(&cv, target);
+                ks[s] = exp_steps_to(&cv, target);
             }
             exp_mean_std(ks, ns, &k_mean[v][b], &k_std[v][b]);
             bk[v][b] = bs[b] * k_mean[v][b];

@@ -10,19 +10,6 @@
 
 #define N_SIZES 3
 
-static double steps_to(const exp_curve *c, double target)
-{
-    for (int k = 0; k < c->n; k++) {
-        if (!(c->val[k] <= target))
-            continue;
-        if (k == 0)
-            return (double)c->step[0];
-        double f = (c->val[k - 1] - target) / (c->val[k - 1] - c->val[k]);
-        return (double)c->step[k - 1] + f * (double)(c->step[k] - c->step[k - 1]);
-    }
-    return NAN;
-}
-
 int exp_efficiency(exp_ctx *x)
 {
     exp_data d;
@@ -50,7 +37,7 @@ int exp_efficiency(exp_ctx *x)
             }
             if (rc)
                 break;
-            double st = steps_to(&cv[1], cv[0].final_val);
+            double st = exp_steps_to(&cv[1], cv[0].final_val);
             ratio[k][s] = (double)steps / st;
             flop_ratio[k][s] = (st * cv[1].step_flops) / ((double)steps * cv[0].step_flops);
             aw_loss[k] += cv[0].final_val / ns;

@@ -171,20 +171,19 @@ static int training(exp_ctx *x)
         return 1;
     long steps = x->quick ? 16 : 300;
     enum { NV = 6 };
-    static double fin[NV][100], mean[NV], sd[NV], qv[NV];
+    static exp_seeds out[NV];
+    static double mean[NV], sd[NV], qv[NV];
     int rc = 0;
-    for (int v = 0; v < NV && !rc; v++)
-        for (int s = 0; s < x->seeds && !rc; s++) {
-            train_config c = exp_gpt_config(x, steps);
-            c.seed = (uint64_t)(s + 1);
-            if (v < 5)
-                c.ortho.steps = v + 1;
-            else
-                c.ortho.method = MUON_ORTHO_SVD;
-            exp_curve cv;
-            rc = exp_gpt_run(x, &d, &c, -INFINITY, &cv);
-            fin[v][s] = cv.final_val;
-        }
+    for (int v = 0; v < NV && !rc; v++) {
+        train_config c = exp_gpt_config(x, steps);
+        if (v < 5)
+            c.ortho.steps = v + 1;
+        else
+            c.ortho.method = MUON_ORTHO_SVD;
+        rc = exp_gpt_seeds(x, &d, &c, &out[v]);
+        mean[v] = out[v].mean;
+        sd[v] = out[v].std;
+    }
     char desc[256];
     snprintf(desc, sizeof desc, "%s", d.desc);
     exp_data_free(&d);
@@ -197,7 +196,6 @@ static int training(exp_ctx *x)
            desc, TRAIN_DEFAULT_MUON_LR, steps, x->seeds);
     cJSON *t = cJSON_CreateObject();
     for (int v = 0; v < NV; v++) {
-        exp_mean_std(fin[v], x->seeds, &mean[v], &sd[v]);
         qv[v] = v + 1;
         exp_md(x, "| %s | %.4f | %.4f |\n", v < 5 ? (const char *[]){"1", "2", "3", "4", "5"}[v]
                                                   : "exact (svd)",
@@ -205,7 +203,7 @@ static int training(exp_ctx *x)
         cJSON *e = cJSON_CreateObject();
         cJSON_AddNumberToObject(e, "mean", mean[v]);
         cJSON_AddNumberToObject(e, "std", sd[v]);
-        cJSON_AddItemToObject(e, "per_seed", exp_json_array(fin[v], x->seeds));
+        cJSON_AddItemToObject(e, "per_seed", exp_json_array(out[v].final_val, out[v].n));
         cJSON_AddItemToObject(t, v < 5 ? (const char *[]){"1", "2", "3", "4", "5"}[v] : "svd", e);
     }
     cJSON_AddItemToObject(x->root, "training", t);

@@ -229,3 +229,16 @@ int exp_gpt_compare(exp_ctx *x, const exp_data *d, int nv, const char *const *la
                     nv < 16 ? nv : 16};
     return exp_plot(x, plot_file, "validation loss", &p, 1);
 }
+
+double exp_steps_to(const exp_curve *c, double target)
+{
+    for (int k = 0; k < c->n; k++) {
+        if (!(c->val[k] <= target))
+            continue;
+        if (k == 0)
+            return (double)c->step[0];
+        double f = (c->val[k - 1] - target) / (c->val[k - 1] - c->val[k]);
+        return (double)c->step[k - 1] + f * (double)(c->step[k] - c->step[k - 1]);
+    }
+    return NAN;
+}
