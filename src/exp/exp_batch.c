@@ -23,16 +23,24 @@ int exp_batch(exp_ctx *x)
     long pilot_steps = x->quick ? 20 : 300;
     const char *labels[NV] = {"Muon", "Muon, no Nesterov", "Muon, weight decay 0.1", "AdamW",
                               "AdamW, weight decay 0.1"};
-    /* the pilot: AdamW without decay at batch 16 */
-    train_config pc = exp_gpt_config(x, pilot_steps);
+    /* the rates: each optimizer's best at batch 16; the pilot: AdamW without
+     * decay at batch 16 */
+    exp_md(x, "Learning rates: each optimizer's best of a sweep at batch 16, kept for every "
+              "batch size.\n\n");
+    train_config pc = exp_gpt_config(x, pilot_steps), mc;
     pc.optim = MUON_ALGO_ADAMW;
     pc.lr = pc.adam_lr = TRAIN_DEFAULT_ADAMW_LR;
     pc.schedule = MUON_SCHED_CONSTANT;
+    mc = pc;
+    mc.optim = MUON_ALGO_MUON;
+    mc.lr = mc.adam_lr = TRAIN_DEFAULT_MUON_LR;
     exp_curve pilot;
-    if (exp_gpt_run(x, &d, &pc, -INFINITY, &pilot)) {
+    if (exp_tune_lr(x, &d, &pc, "AdamW", 1) || exp_tune_lr(x, &d, &mc, "Muon", 1) ||
+        exp_gpt_run(x, &d, &pc, -INFINITY, &pilot)) {
         exp_data_free(&d);
         return 1;
     }
+    exp_md(x, "\n");
     double target = pilot.final_val;
     static double k_mean[NV][MAX_B], k_std[NV][MAX_B], bk[NV][MAX_B], bx[MAX_B];
     int rc = 0, crit[NV];
@@ -50,7 +58,7 @@ int exp_batch(exp_ctx *x)
                 c.eval_every = c.steps / 60 > 0 ? c.steps / 60 : 1;
                 c.seed = (uint64_t)(s + 1);
                 c.optim = v < 3 ? MUON_ALGO_MUON : MUON_ALGO_ADAMW;
-                c.lr = c.adam_lr = train_default_lr(c.optim);
+                c.lr = c.adam_lr = v < 3 ? mc.lr : pc.lr;
                 c.nesterov = v != 1;
                 c.weight_decay = c.adam_weight_decay = (v == 2 || v == 4) ? 0.1 : 0.0;
                 exp_curve cv;
@@ -73,7 +81,7 @@ int exp_batch(exp_ctx *x)
               "after %ld steps, seed 1); constant lr after a 5%% warmup (Muon %g, AdamW %g); "
               "each run stops at the target or after 3 x %ld x 16 / B steps. K(B) is the mean "
               "over %d seeds (\"-\": a seed did not reach the target).\n\n| variant |",
-           desc, target, pilot_steps, TRAIN_DEFAULT_MUON_LR, TRAIN_DEFAULT_ADAMW_LR,
+           desc, target, pilot_steps, mc.lr, pc.lr,
            pilot_steps, x->seeds);
     for (int b = 0; b < nb; b++)
         exp_md(x, " K(%d) | B K(%d) |", bs[b], bs[b]);

@@ -15,23 +15,31 @@ int exp_efficiency(exp_ctx *x)
     exp_data d;
     if (exp_data_load(x, &d))
         return 1;
-    const int dims_full[N_SIZES] = {64, 128, 192}, dims_quick[N_SIZES] = {16, 32, 48};
+    const int dims_full[N_SIZES] = {64, 96, 128}, dims_quick[N_SIZES] = {16, 32, 48};
     const int *dims = x->quick ? dims_quick : dims_full;
     long steps = x->quick ? 16 : 300;
     static double ratio[N_SIZES][EXP_MAX_SEEDS], flop_ratio[N_SIZES][EXP_MAX_SEEDS];
     static double rm[N_SIZES], rs[N_SIZES], fm[N_SIZES], fs[N_SIZES], params[N_SIZES];
     static double aw_loss[N_SIZES], mu_loss[N_SIZES], dx[N_SIZES];
     int ns = x->seeds < EXP_MAX_SEEDS ? x->seeds : EXP_MAX_SEEDS, rc = 0;
+    exp_md(x, "Learning rates: each optimizer's best of a sweep at each width.\n\n");
     for (int k = 0; k < N_SIZES && !rc; k++) {
+        train_config tc[2];
+        for (int o = 0; o < 2 && !rc; o++) {
+            tc[o] = exp_gpt_config(x, steps);
+            tc[o].model.dim = dims[k];
+            tc[o].model.heads = dims[k] / 32 > 0 ? dims[k] / 32 : 1;
+            tc[o].optim = o ? MUON_ALGO_MUON : MUON_ALGO_ADAMW;
+            tc[o].lr = tc[o].adam_lr = train_default_lr(tc[o].optim);
+            tc[o].eval_every = steps / 30 > 0 ? steps / 30 : 1;
+            char label[64];
+            snprintf(label, sizeof label, "%s at width %d", o ? "Muon" : "AdamW", dims[k]);
+            rc = exp_tune_lr(x, &d, &tc[o], label, 1);
+        }
         for (int s = 0; s < ns && !rc; s++) {
             exp_curve cv[2];
             for (int o = 0; o < 2 && !rc; o++) {
-                train_config c = exp_gpt_config(x, steps);
-                c.model.dim = dims[k];
-                c.model.heads = dims[k] / 32 > 0 ? dims[k] / 32 : 1;
-                c.optim = o ? MUON_ALGO_MUON : MUON_ALGO_ADAMW;
-                c.lr = c.adam_lr = train_default_lr(c.optim);
-                c.eval_every = steps / 30 > 0 ? steps / 30 : 1;
+                train_config c = tc[o];
                 c.seed = (uint64_t)(s + 1);
                 rc = exp_gpt_run(x, &d, &c, -INFINITY, &cv[o]);
             }
@@ -53,13 +61,13 @@ int exp_efficiency(exp_ctx *x)
     exp_data_free(&d);
     if (rc)
         return rc;
-    exp_md(x, "Two-layer GPTs of width w on %s, context 64, batch 16, %ld steps, wsd schedule; "
-              "AdamW at lr %g, the Muon hybrid at %g (the trainer's defaults). Speedup = AdamW's "
+    exp_md(x, "\nTwo-layer GPTs of width w on %s, context 64, batch 16, %ld steps, wsd "
+              "schedule; AdamW and the Muon hybrid at the rates above. Speedup = AdamW's "
               "steps / Muon's steps to AdamW's final validation loss; Muon's FLOPs to that loss "
               "as a share of AdamW's (optimizer FLOPs included). Mean ± std over %d seeds.\n\n"
               "| width | parameters | AdamW val | Muon val | speedup (steps) | Muon FLOPs / AdamW "
               "FLOPs |\n|---|---|---|---|---|---|\n",
-           desc, steps, TRAIN_DEFAULT_ADAMW_LR, TRAIN_DEFAULT_MUON_LR, ns);
+           desc, steps, ns);
     cJSON *arr = cJSON_CreateArray();
     for (int k = 0; k < N_SIZES; k++) {
         exp_md(x, "| %d | %.0f | %.4f | %.4f | %.2f ± %.2f | %.0f%% ± %.0f%% |\n", dims[k],

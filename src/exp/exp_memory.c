@@ -27,13 +27,18 @@ int exp_memory(exp_ctx *x)
     const char *labels[NV] = {"AdamW", "Muon (hybrid)", "SCALE"};
     const muon_algo algos[NV] = {MUON_ALGO_ADAMW, MUON_ALGO_MUON, MUON_ALGO_SCALE};
     train_config c[NV];
-    for (int v = 0; v < NV; v++) {
+    exp_md(x, "Learning rates: each optimizer's best of a sweep on this model.\n\n");
+    int rc = 0;
+    for (int v = 0; v < NV && !rc; v++) {
         c[v] = exp_gpt_config(x, steps);
         c[v].optim = algos[v];
         c[v].lr = c[v].adam_lr = train_default_lr(algos[v]);
+        rc = exp_tune_lr(x, &d, &c[v], labels[v], 1);
     }
+    exp_md(x, "\n");
     static exp_seeds out[NV];
-    int rc = exp_gpt_compare(x, &d, NV, labels, c, out, "memory.svg");
+    if (!rc)
+        rc = exp_gpt_compare(x, &d, NV, labels, c, out, "memory.svg");
     exp_data_free(&d);
     if (rc)
         return rc;

@@ -16,16 +16,26 @@ int exp_switch(exp_ctx *x)
     const char *labels[NV] = {"AdamW throughout", "Muon throughout", "AdamW -> Muon at decay"};
     const muon_algo algos[NV] = {MUON_ALGO_ADAMW, MUON_ALGO_MUON, MUON_ALGO_ADAMW_MUON};
     train_config c[NV];
-    for (int v = 0; v < NV; v++) {
+    exp_md(x, "Learning rates: each optimizer's best of a sweep on this model; the switch "
+              "runs each phase at its own optimizer's rate.\n\n");
+    int rc = 0;
+    for (int v = 0; v < NV && !rc; v++) {
         c[v] = exp_gpt_config(x, steps);
         c[v].optim = algos[v];
         c[v].decay_shape = MUON_DECAY_XMODEL;
         c[v].lr = c[v].adam_lr = train_default_lr(algos[v]);
-        if (algos[v] == MUON_ALGO_ADAMW_MUON) /* each phase at its own optimizer's rate */
-            c[v].adam_lr = TRAIN_DEFAULT_ADAMW_LR;
+        if (v < 2)
+            rc = exp_tune_lr(x, &d, &c[v], labels[v], 1);
     }
+    if (rc) {
+        exp_data_free(&d);
+        return rc;
+    }
+    c[2].lr = c[1].lr;
+    c[2].adam_lr = c[0].lr;
+    exp_md(x, "\n");
     static exp_seeds out[NV];
-    int rc = exp_gpt_compare(x, &d, NV, labels, c, out, "switch.svg");
+    rc = exp_gpt_compare(x, &d, NV, labels, c, out, "switch.svg");
     if (!rc) {
         muon_opt_config oc = train_opt_config(&c[2]);
         double gain = (out[0].mean - out[2].mean) / out[0].mean * 100;

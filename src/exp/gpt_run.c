@@ -242,3 +242,35 @@ double exp_steps_to(const exp_curve *c, double target)
     }
     return NAN;
 }
+
+int exp_tune_lr(exp_ctx *x, const exp_data *d, train_config *c, const char *label, int tie_adam)
+{
+    const double full[5] = {0.25, 0.5, 1, 2, 4}, quick[3] = {0.5, 1, 2};
+    const double *f = x->quick ? quick : full;
+    int n = x->quick ? 3 : 5, best = -1;
+    double base = c->lr, loss[5];
+    for (int k = 0; k < n; k++) {
+        train_config t = *c;
+        t.lr = base * f[k];
+        if (tie_adam)
+            t.adam_lr = t.lr;
+        t.steps = c->steps / 2 > 0 ? c->steps / 2 : 1;
+        t.warmup = t.steps / 10;
+        t.eval_every = t.steps;
+        t.seed = 1;
+        exp_curve cv;
+        if (exp_gpt_run(x, d, &t, -INFINITY, &cv))
+            return 1;
+        loss[k] = cv.final_val;
+        if (best < 0 || loss[k] < loss[best])
+            best = k;
+    }
+    exp_md(x, "- lr sweep for %s (%ld steps, seed 1):", label, c->steps / 2);
+    for (int k = 0; k < n; k++)
+        exp_md(x, k == best ? " **%g: %.4f**" : " %g: %.4f", base * f[k], loss[k]);
+    exp_md(x, "\n");
+    c->lr = base * f[best];
+    if (tie_adam)
+        c->adam_lr = c->lr;
+    return 0;
+}
