@@ -133,3 +133,29 @@ TEST(cli_family_config_json)
     ASSERT_EQ_INT(b.fanion_k, 16);
     ASSERT_EQ_INT(b.decay_shape, MUON_DECAY_LINEAR);
 }
+
+/* --preset moonlight: decay 0.1 on both groups, stated in the report. */
+TEST(cli_family_compare_moonlight_preset)
+{
+    char cmd[2048], dir[256], *out = NULL;
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "%s/muon compare --data %s --out %s/cmp " TINY " --steps 8 --sweep-steps 2 "
+             "--lr-grid 0.004,0.016 --preset moonlight 2>&1",
+             tu_build_dir(), corpus(), dir);
+    int rc = tu_run(cmd, &out);
+    if (rc != 0) {
+        mt_fail(__FILE__, __LINE__, "compare --preset moonlight: exit %d: %s", rc, out ? out : "");
+        free(out);
+        return;
+    }
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s/cmp/report.md", dir);
+    size_t len;
+    char *md = tu_read_file(cmd, &len);
+    int stated = md && strstr(md, "weight decay 0.1 on Muon's matrices and 0.1 on the AdamW "
+                                  "group (AdamW alone: 0.1)");
+    if (!stated)
+        mt_fail(__FILE__, __LINE__, "report.md does not state the decay: %.600s", md ? md : "");
+    free(md);
+}
