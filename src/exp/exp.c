@@ -27,7 +27,7 @@ const exp_def exp_table[] = {
     {"switch", "Xmodel-2.5: AdamW switched to Muon at the decay phase beats AdamW throughout", 3,
      exp_switch},
     {"batch", "critical batch size: steps K(B) and B K(B) to a target loss", 3, exp_batch},
-    {"mup", "spectral scale: the best lr moves less with width than under moonlight", 1, exp_mup},
+    {"mup", "spectral scale: the best lr moves less with width than under moonlight", 3, exp_mup},
     {"memory", "SCALE matches Adam with 35-45% of its memory", 3, exp_memory},
     {"shape", "spectrum shaping s -> s^p: p = 0 (Muon) vs flatter and gradient-like maps", 3,
      exp_shape},

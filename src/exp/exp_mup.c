@@ -10,7 +10,7 @@
 #include "exp/exp.h"
 
 #define N_W 4
-#define N_LR 6
+#define N_LR 5
 
 int exp_mup(exp_ctx *x)
 {
@@ -19,7 +19,7 @@ int exp_mup(exp_ctx *x)
         return 1;
     const int widths_full[N_W] = {64, 128, 256, 512}, widths_quick[N_W] = {16, 32, 0, 0};
     const int *widths = x->quick ? widths_quick : widths_full, nw = x->quick ? 2 : N_W;
-    long steps = x->quick ? 10 : 120;
+    long steps = x->quick ? 10 : 80;
     const muon_scale_rule rules[2] = {MUON_SCALE_SPECTRAL, MUON_SCALE_MOONLIGHT};
     /* each rule's grid: factors of 2 around a rate whose update RMS matches at width 64 */
     const double base[2] = {0.04, 0.016};
@@ -28,7 +28,7 @@ int exp_mup(exp_ctx *x)
     for (int r = 0; r < 2 && !rc; r++)
         for (int w = 0; w < nw && !rc; w++)
             for (int k = 0; k < N_LR && !rc; k++) {
-                lrs[r][k] = base[r] * pow(2.0, k - 3);
+                lrs[r][k] = base[r] * pow(2.0, k - 2);
                 train_config c = exp_gpt_config(x, steps);
                 c.model.layers = 1;
                 c.model.dim = widths[w];
@@ -39,19 +39,19 @@ int exp_mup(exp_ctx *x)
                 c.lr = lrs[r][k];
                 c.adam_lr = TRAIN_DEFAULT_ADAMW_LR;
                 c.seed = 1;
-                exp_curve cv;
-                rc = exp_gpt_run(x, &d, &c, -INFINITY, &cv);
-                loss[r][w][k] = cv.final_val;
+                exp_seeds sd;
+                rc = exp_gpt_seeds(x, &d, &c, &sd);
+                loss[r][w][k] = sd.mean;
             }
     char desc[256];
     snprintf(desc, sizeof desc, "%s", d.desc);
     exp_data_free(&d);
     if (rc)
         return rc;
-    exp_md(x, "One-layer GPTs of width w (heads of 32), context 32, batch 8, %ld steps on %s, "
-              "seed 1; the Muon group's lr swept by factors of 2, the AdamW group at %g. "
-              "Final validation loss:\n\n",
-           steps, desc, TRAIN_DEFAULT_ADAMW_LR);
+    exp_md(x, "One-layer GPTs of width w (heads of 32), context 32, batch 8, %ld steps on %s; "
+              "the Muon group's lr swept by factors of 2, the AdamW group at %g. Final "
+              "validation loss, mean over %d seeds:\n\n",
+           steps, desc, TRAIN_DEFAULT_ADAMW_LR, x->seeds);
     cJSON *root = cJSON_CreateObject();
     static plot_series ser[2][N_W];
     static char names[2][N_W][32];
@@ -90,7 +90,7 @@ int exp_mup(exp_ctx *x)
     }
     cJSON_AddItemToObject(x->root, "sweeps", root);
     for (int k = 0; k < N_LR; k++)
-        lx[k] = k - 3;
+        lx[k] = k - 2;
     plot_panel p[2] = {
         {"spectral scale", "log2(lr / 0.04)", "val loss", ser[0], nw},
         {"moonlight scale", "log2(lr / 0.016)", "val loss", ser[1], nw},
