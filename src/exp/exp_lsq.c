@@ -6,7 +6,10 @@
  * normalized SGD and signSGD (with the same momentum, written here), each
  * at the best point of one grid. The Muon rules' grid is the paper's lr
  * times {0.7, 1, 1.4} at the paper's momentum (a full momentum grid at
- * n = 500 would not fit the ten-minute budget: docs/results.md). */
+ * n = 500 would not fit the ten-minute budget: docs/results.md). A grid
+ * point runs until the target, the best count so far, or until its loss is
+ * 4x the best run's at the same iteration (past iteration 50): it would not
+ * win, and at n = 500 every Muon iteration costs an orthogonalization. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +50,14 @@ static double grad_loss(const problem *pb, const float *x, float *g, float *t)
     return 0.5 * s;
 }
 
-/* Iterations to TARGET within budget, or -1. */
-static long run(exp_ctx *ex, const problem *pb, int which, setting st, long budget)
+#define PRUNE_FACTOR 4.0
+#define PRUNE_AFTER 50
+
+/* Iterations to TARGET within budget, or -1. best_curve holds the best
+ * run's loss per iteration (best_n of them; the run's own curve is written
+ * to curve, whose length is budget + 1). */
+static long run(exp_ctx *ex, const problem *pb, int which, setting st, long budget,
+                const double *best_curve, long best_n, double *curve)
 {
     size_t nn = (size_t)(pb->n * pb->n);
     float *x = malloc(nn * sizeof(float)), *g = malloc(nn * sizeof(float));
@@ -76,12 +85,15 @@ static long run(exp_ctx *ex, const problem *pb, int which, setting st, long budg
     }
     for (long it = 0; it <= budget; it++) {
         double f = grad_loss(pb, x, g, t);
+        curve[it] = f;
         if (!isfinite(f) || f > 1e12)
             break;
         if (f <= TARGET) {
             found = it;
             break;
         }
+        if (it >= PRUNE_AFTER && it < best_n && f > PRUNE_FACTOR * best_curve[it])
+            break;
         if (opt) {
             if (muon_opt_step(opt, 1.0) != MUON_OK)
                 break;
@@ -173,17 +185,33 @@ int exp_lsq(exp_ctx *x)
         }
     static double iters[N_OPT];
     static setting best[N_OPT];
+    double *curve = malloc(sizeof(double) * (size_t)(budget + 1));
+    double *best_curve = malloc(sizeof(double) * (size_t)(budget + 1));
+    if (!rc && (!curve || !best_curve))
+        rc = exp_fail(x, "out of memory");
     for (int o = 0; o < N_OPT && !rc; o++) {
         long b = -1;
         for (int k = 0; k < gn[o]; k++) {
-            long it = run(x, &pb, o, grid[o][k], b >= 0 ? b : budget);
+            double t0 = exp_now();
+            long it = run(x, &pb, o, grid[o][k], b >= 0 ? b : budget, best_curve, b >= 0 ? b : 0,
+                          curve);
             if (it >= 0 && (b < 0 || it < b)) {
                 b = it;
                 best[o] = grid[o][k];
+                memcpy(best_curve, curve, sizeof(double) * (size_t)(it + 1));
             }
+            if (!x->quick && it >= 0)
+                fprintf(stderr, "muon exp lsq: %s lr %g momentum %g: %ld iterations (%.0f s)\n",
+                        opt_names[o], grid[o][k].lr, grid[o][k].mom, it, exp_now() - t0);
+            else if (!x->quick)
+                fprintf(stderr, "muon exp lsq: %s lr %g momentum %g: stopped, behind the best "
+                                "(%.0f s)\n",
+                        opt_names[o], grid[o][k].lr, grid[o][k].mom, exp_now() - t0);
         }
         iters[o] = b >= 0 ? (double)b : NAN;
     }
+    free(curve);
+    free(best_curve);
     free(pb.p);
     free(pb.q);
     free(pb.x0);
