@@ -62,6 +62,7 @@ TEST(cli_family_bad_flags)
         {"--fanion-alpha 1.5", "fanion-alpha"},
         {"--wsd-decay cosine", "--wsd-decay must be linear or xmodel"},
         {"--adam-weight-decay -1", "adam-weight-decay"},
+        {"--optim adamw-muon --schedule cosine", "needs --schedule wsd"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         char *out = NULL;

@@ -84,6 +84,9 @@ int train_config_validate(const train_config *c, char *err, size_t errcap)
               "--dim divisible by --heads, and --dim/--heads even";
     if (!why && muon_ortho_config_validate(&c->ortho) != MUON_OK)
         why = "orthogonalization options invalid";
+    if (!why && c->optim == MUON_ALGO_ADAMW_MUON && c->schedule != MUON_SCHED_WSD)
+        why = "--optim adamw-muon switches to Muon where wsd's decay starts: it needs "
+              "--schedule wsd";
     muon_opt_config oc = train_opt_config(c);
     if (!why && muon_opt_config_validate(&oc) != MUON_OK)
         why = "optimizer options invalid (--scale, --spectrum-power in [0, 8], --fanion-k >= 1, "
