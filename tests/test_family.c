@@ -610,3 +610,46 @@ TEST(family_wsd_xmodel_decay)
     s.decay_shape = MUON_DECAY_LINEAR;
     ASSERT_EQ_INT(muon_schedule_decay_start(&s), 100);
 }
+
+/* A stack's experts spread over threads, each with single-threaded BLAS:
+ * the same bits as one thread, for NS and for the SVD path. */
+TEST(family_expert_stack_threads_agree)
+{
+    const long shape[3] = {8, 24, 16};
+    const size_t n = 8 * 24 * 16;
+    for (int m = 0; m < 2; m++) {
+        float *w[2], *g = malloc(n * sizeof(float));
+        tu_rng rng;
+        tu_seed(&rng, mt_seed + (uint64_t)m);
+        w[0] = malloc(n * sizeof(float));
+        w[1] = malloc(n * sizeof(float));
+        tu_fill_normal(&rng, w[0], n, 1.0);
+        memcpy(w[1], w[0], n * sizeof(float));
+        muon_opt *opt[2];
+        for (int k = 0; k < 2; k++) {
+            muon_opt_config c = muon_opt_config_default();
+            c.threads = k ? 2 : 1;
+            if (m)
+                c.ortho.method = MUON_ORTHO_SVD;
+            ASSERT_OK(muon_opt_create(&c, &opt[k]));
+            ASSERT_OK(muon_opt_add_param(opt[k], "experts", w[k], g, 3, shape, MUON_ROLE_MATRIX,
+                                         NULL));
+            ASSERT_OK(muon_opt_finalize(opt[k]));
+        }
+        for (int step = 0; step < 3; step++) {
+            tu_fill_normal(&rng, g, n, 1.0);
+            ASSERT_OK(muon_opt_step(opt[0], 1.0));
+            ASSERT_OK(muon_opt_step(opt[1], 1.0));
+        }
+        int same = memcmp(w[0], w[1], n * sizeof(float)) == 0;
+        double d = tu_max_abs_diff_ff(w[0], w[1], n);
+        for (int k = 0; k < 2; k++) {
+            muon_opt_free(opt[k]);
+            free(w[k]);
+        }
+        free(g);
+        if (!same)
+            mt_fail(__FILE__, __LINE__, "method %s: 1 and 2 threads differ by %.3g",
+                    m ? "svd" : "ns", d);
+    }
+}

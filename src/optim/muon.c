@@ -7,6 +7,11 @@
  * (S-Muon), or the top-k singular directions of N (Fanion-k). AdamW-Muon's
  * first Muon update starts from a fresh (zero) momentum.
  *
+ * A stack of experts given several threads spreads its experts over them,
+ * each with single-threaded BLAS in its thread's workspace (finalize.c
+ * sizes them): small expert matrices gain nothing from a threaded product,
+ * and each expert's arithmetic is then the same on any thread count.
+ *
  * N is built in the workspace, never in the momentum buffer (normalizing the
  * momentum in place is a known bug of some implementations: it rescales the
  * state every step). The momentum and weights are only written once every
@@ -15,6 +20,8 @@
  * same expression, so they match the N that was orthogonalized bit for bit. */
 #include <limits.h>
 #include <math.h>
+
+#include <omp.h>
 
 #include "optim/optim.h"
 #include "ortho/ortho.h"
@@ -78,10 +85,28 @@ muon_status muon__muon_update(const muon_opt *opt, muon__param *p, double lr, in
     for (size_t i = 0; i < n; i++)
         nb[i] = n_at(&nc, m, g, i, &mnew);
     muon_ortho_config oc = muon__param_ortho(opt, p);
-    for (long e = 0; e < p->batch; e++) {
-        muon_status s = ortho_one(opt, p, &oc, threads, nb + (size_t)e * per, ow, ow_bytes);
-        if (s != MUON_OK)
-            return s;
+    if (threads > 1 && p->batch > 1 && !omp_in_parallel()) {
+        muon_status st = MUON_OK;
+        int old = muon__blas_threads_push(1);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+        for (long e = 0; e < p->batch; e++) {
+            int t = omp_get_thread_num();
+            muon_status s = ortho_one(opt, p, &oc, 1, nb + (size_t)e * per, t ? opt->work[t] : ow,
+                                      t ? opt->work_bytes[t] : ow_bytes);
+            if (s != MUON_OK) {
+#pragma omp critical(muon_expert_status)
+                st = s;
+            }
+        }
+        muon__blas_threads_pop(old);
+        if (st != MUON_OK)
+            return st;
+    } else {
+        for (long e = 0; e < p->batch; e++) {
+            muon_status s = ortho_one(opt, p, &oc, threads, nb + (size_t)e * per, ow, ow_bytes);
+            if (s != MUON_OK)
+                return s;
+        }
     }
 
     const float decay = (float)(1.0 - lr * cfg->weight_decay);
