@@ -151,8 +151,8 @@ int exp_rank(exp_ctx *x)
            n, steps);
     double rr[8];
     for (int k = 0; k < nr; k++) {
-        exp_md(x, "| %ld | %.2e (lr %g) | %.2e (lr %g) | %.2f | %.2e (lr %g) | %.2e (lr %g) | "
-                  "%.2f | %.2f |\n",
+        exp_md(x, "| %ld | %.2e (lr %g) | %.2e (lr %g) | %.3g | %.2e (lr %g) | %.2e (lr %g) | "
+                  "%.3g | %.2f |\n",
                ranks[k], res[0][0][k], lr[0][0][k], res[0][1][k], lr[0][1][k], ratio[0][k],
                res[1][0][k], lr[1][0][k], res[1][1][k], lr[1][1][k], ratio[1][k], sq[k]);
         rr[k] = (double)ranks[k];
