@@ -108,8 +108,9 @@ int exp_gpt_run(exp_ctx *x, const exp_data *d, const train_config *c, double sto
                 exp_curve *out);
 
 /* Sets c->lr (and c->adam_lr with tie_adam) to the best of c->lr times
- * 2^-2..2^2 (quick: 2^-1..2^1) after half of c->steps with seed 1, and
- * writes the sweep as a README line. 0 or 1. */
+ * 2^-2..2^2 (quick: 2^-1..2^1), extended by up to two factors of 2 while
+ * the best is at an edge, after half of c->steps with seed 1, and writes
+ * the sweep as a README line. 0 or 1. */
 int exp_tune_lr(exp_ctx *x, const exp_data *d, train_config *c, const char *label, int tie_adam);
 
 /* Steps at which the curve first reaches target, interpolated linearly

@@ -243,33 +243,62 @@ double exp_steps_to(const exp_curve *c, double target)
     return NAN;
 }
 
+/* The final validation loss of c at rate lr over half its steps, seed 1. */
+static int sweep_point(exp_ctx *x, const exp_data *d, const train_config *c, double lr,
+                       int tie_adam, double *loss)
+{
+    train_config t = *c;
+    t.lr = lr;
+    if (tie_adam)
+        t.adam_lr = lr;
+    t.steps = c->steps / 2 > 0 ? c->steps / 2 : 1;
+    t.warmup = t.steps / 10;
+    t.eval_every = t.steps;
+    t.seed = 1;
+    exp_curve cv;
+    if (exp_gpt_run(x, d, &t, -INFINITY, &cv))
+        return 1;
+    *loss = cv.final_val;
+    return 0;
+}
+
 int exp_tune_lr(exp_ctx *x, const exp_data *d, train_config *c, const char *label, int tie_adam)
 {
-    const double full[5] = {0.25, 0.5, 1, 2, 4}, quick[3] = {0.5, 1, 2};
-    const double *f = x->quick ? quick : full;
-    int n = x->quick ? 3 : 5, best = -1;
-    double base = c->lr, loss[5];
+    /* factors of 2 around c->lr, extended by one point at a time (at most
+     * two) while the best sits at an edge, so the best is bracketed */
+    enum { MAX_PTS = 9 };
+    double lr[MAX_PTS], loss[MAX_PTS];
+    int half = x->quick ? 1 : 2, n = 2 * half + 1, best = 0;
     for (int k = 0; k < n; k++) {
-        train_config t = *c;
-        t.lr = base * f[k];
-        if (tie_adam)
-            t.adam_lr = t.lr;
-        t.steps = c->steps / 2 > 0 ? c->steps / 2 : 1;
-        t.warmup = t.steps / 10;
-        t.eval_every = t.steps;
-        t.seed = 1;
-        exp_curve cv;
-        if (exp_gpt_run(x, d, &t, -INFINITY, &cv))
+        lr[k] = c->lr * pow(2.0, k - half);
+        if (sweep_point(x, d, c, lr[k], tie_adam, &loss[k]))
             return 1;
-        loss[k] = cv.final_val;
-        if (best < 0 || loss[k] < loss[best])
-            best = k;
+    }
+    for (int ext = 0; ext <= 2; ext++) {
+        best = 0;
+        for (int k = 1; k < n; k++)
+            if (loss[k] < loss[best])
+                best = k;
+        if (x->quick || ext == 2 || (best > 0 && best < n - 1))
+            break;
+        if (best == 0) { /* a smaller rate in front */
+            memmove(lr + 1, lr, sizeof(double) * (size_t)n);
+            memmove(loss + 1, loss, sizeof(double) * (size_t)n);
+            lr[0] = lr[1] / 2;
+            if (sweep_point(x, d, c, lr[0], tie_adam, &loss[0]))
+                return 1;
+        } else {
+            lr[n] = lr[n - 1] * 2;
+            if (sweep_point(x, d, c, lr[n], tie_adam, &loss[n]))
+                return 1;
+        }
+        n++;
     }
     exp_md(x, "- lr sweep for %s (%ld steps, seed 1):", label, c->steps / 2);
     for (int k = 0; k < n; k++)
-        exp_md(x, k == best ? " **%g: %.4f**" : " %g: %.4f", base * f[k], loss[k]);
-    exp_md(x, "\n");
-    c->lr = base * f[best];
+        exp_md(x, k == best ? " **%g: %.4f**" : " %g: %.4f", lr[k], loss[k]);
+    exp_md(x, best == 0 || best == n - 1 ? " (best at the edge)\n" : "\n");
+    c->lr = lr[best];
     if (tie_adam)
         c->adam_lr = c->lr;
     return 0;
