@@ -27,7 +27,7 @@ LDFLAGS_ALL := -fopenmp $(SAN) $(LDFLAGS)
 
 LIB_SRC := $(wildcard src/base/*.c src/backend/*.c src/ortho/*.c src/optim/*.c)
 TOOL_SRC := $(filter-out src/cli/main.c,$(wildcard src/io/*.c src/nn/*.c src/data/*.c \
-              src/train/*.c src/cli/*.c))
+              src/train/*.c src/exp/*.c src/cli/*.c))
 TEST_SRC := $(wildcard tests/*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)

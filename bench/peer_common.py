@@ -9,7 +9,7 @@ does not exist; what differs between the two is decided here, by feature:
 - orthogonalize(): plain Newton-Schulz with the structure of torch.optim.Muon's
   _zeropower_via_newtonschulz (copy to the working dtype, transpose if rows >
   cols, scale by the Frobenius norm, per step X X^T and two addmm), with the
-  polar-express coefficients of /work/shared/docs/ALGORITHMS.md section 1a
+  polar-express coefficients of docs/algorithms.md section 1a
   (one (a, b, c) per step; torch.optim.Muon takes a single tuple). float32 is
   the peer of our fp32 figures, bfloat16 that of our fastest setting.
 - muon_adamw(): torch.optim.Muon for the hidden matrices (adjust_lr_fn=

@@ -194,7 +194,7 @@ muon_status muon_gemm_bf16(const muon_backend *be, int ta, int tb, long m, long 
 
 typedef enum {
     MUON_ORTHO_AUTO = 0, /* Gram NS when max(m,n) >= 1.5 min(m,n), else NS */
-    MUON_ORTHO_NS,       /* Newton-Schulz on X (ALGORITHMS.md 1a) */
+    MUON_ORTHO_NS,       /* Newton-Schulz on X (docs/algorithms.md 1a) */
     MUON_ORTHO_GRAM_NS,  /* Gram Newton-Schulz with restarts (1b) */
     MUON_ORTHO_SVD,      /* exact polar factor U V^T via LAPACKE sgesdd (1c) */
     MUON_ORTHO_METHOD_COUNT
@@ -318,9 +318,22 @@ typedef enum {
     MUON_SCALE_COUNT
 } muon_scale_rule;
 
+/* The update rules (docs/algorithms.md). "Hidden matrices" are MATRIX
+ * params; the rest (embedding, head, vectors) go to AdamW unless said. */
 typedef enum {
-    MUON_ALGO_MUON = 0, /* hybrid: Muon for MATRIX params, AdamW for the rest */
-    MUON_ALGO_ADAMW,    /* AdamW for every parameter */
+    MUON_ALGO_MUON = 0,   /* hybrid: Muon for MATRIX params, AdamW for the rest */
+    MUON_ALGO_ADAMW,      /* AdamW for every parameter */
+    MUON_ALGO_SGDM,       /* SGD with momentum (mu, Nesterov, lr, weight_decay) for every parameter */
+    MUON_ALGO_SCALE,      /* SCALE: matrices, embedding and head take their gradient with
+                             each row (embedding: column) rescaled to RMS 1, momentum 0.9
+                             (EMA) on the head only; vectors AdamW */
+    MUON_ALGO_FMUON,      /* F-Muon: alpha O + (1 - alpha) N / ||N||_F on hidden matrices */
+    MUON_ALGO_SMUON,      /* S-Muon: alpha O + (1 - alpha) sign_scale sign(N) on hidden matrices */
+    MUON_ALGO_FANION_K,   /* Fanion-k: the top fanion_k singular directions of N */
+    MUON_ALGO_MUONALL,    /* every parameter through Muon; a 1-D one takes sign(N), the
+                             polar factor of diag(N), without an n x n matrix */
+    MUON_ALGO_ADAMW_MUON, /* AdamW for every parameter for its first switch_step updates,
+                             then Muon with fresh momentum for the hidden matrices */
     MUON_ALGO_COUNT
 } muon_algo;
 
@@ -341,6 +354,14 @@ typedef struct {
      * spread over threads with single-threaded BLAS inside each, or one big
      * matrix gets a multi-threaded BLAS, never both at once. */
     int threads;
+    /* Variants (fields added at the end; defaults in muon_opt_config_default) */
+    double fanion_alpha;   /* F-/S-Muon: weight of O, in [0, 1] (default 0.5) */
+    double sign_scale;     /* S-Muon: eta_s, the factor of sign(N) (default 0.01) */
+    int fanion_k;          /* Fanion-k: singular directions kept, >= 1 (default 16) */
+    double spectrum_power; /* Muon rule: singular values s -> s^p, renormalized to O's
+                              Frobenius norm, via the SVD; 0 is Muon (default), in [0, 8] */
+    long switch_step;      /* AdamW-Muon: AdamW updates of a hidden matrix before it
+                              switches to Muon, >= 0 (default 0) */
 } muon_opt_config;
 
 /* The Moonlight recipe: hybrid, lr 1e-3 for both groups, momentum 0.95,
@@ -351,6 +372,9 @@ muon_status muon_opt_config_validate(const muon_opt_config *cfg);
 muon_status muon_scale_parse(const char *name, muon_scale_rule *out); /* moonlight|keller|spectral|none */
 const char *muon_scale_name(muon_scale_rule r);
 muon_status muon_role_parse(const char *name, muon_role *out); /* matrix|embedding|head|vector */
+/* muon|adamw|sgdm|scale|fmuon|smuon|fanion-k|muonall|adamw-muon */
+muon_status muon_algo_parse(const char *name, muon_algo *out);
+const char *muon_algo_name(muon_algo a);
 const char *muon_role_name(muon_role r);
 /* The factor Muon multiplies the orthogonalized update by. */
 double muon_scale_factor(muon_scale_rule r, long rows, long cols);
@@ -361,7 +385,10 @@ muon_status muon_opt_create(const muon_opt_config *cfg, muon_opt **out);
 void muon_opt_free(muon_opt *opt);
 
 /* Register a parameter before finalize. shape has ndim >= 1 entries; N-D
- * tensors are viewed as (shape[0], product of the rest); 1-D as (1, n).
+ * tensors are viewed as (shape[0], product of the rest); 1-D as (1, n);
+ * a 3-D MATRIX param [E, rows, cols] is a stack of E matrices (mixture-of-
+ * experts weights): each is orthogonalized on its own and the scale rule
+ * takes its rows x cols (register a conv1d kernel as 2-D to flatten it).
  * w (updated in place) and g (read) are owned by the caller, hold the
  * product of shape floats and must not overlap. g may be NULL and set later
  * with muon_opt_set_grad. A MATRIX role needs ndim >= 2. Names are unique,
@@ -403,9 +430,11 @@ typedef struct {
     int uses_muon; /* 1: updated by Muon, 0: by AdamW */
     int ndim;
     long shape[8];
-    long rows, cols; /* the 2-D view */
+    long rows, cols; /* the 2-D view (of one matrix of a stack) */
     long steps;      /* updates applied to this parameter */
     int skipped;     /* 1 if the last step refused it (non-finite gradient) */
+    long batch;       /* matrices in the stack (1 but for 3-D MATRIX params) */
+    const char *rule; /* its update rule now: "muon", "adamw", "sgdm", "scale", ... */
 } muon_param_info;
 
 int muon_opt_num_params(const muon_opt *opt);
@@ -436,19 +465,31 @@ typedef enum {
     MUON_SCHED_COUNT
 } muon_schedule_kind;
 
+typedef enum {
+    MUON_DECAY_LINEAR = 0, /* 1 - (1 - min) k / (K - 1) */
+    MUON_DECAY_XMODEL,     /* Xmodel-2.5: min + (2 * 0.5^(k / (K - 1)) - 1) (1 - min) */
+    MUON_DECAY_COUNT
+} muon_decay_shape;
+
 typedef struct {
     muon_schedule_kind kind;
     long total_steps;  /* the run's step count, >= 1 */
     long warmup_steps; /* linear warmup from 1/warmup to 1; 0 for none */
     double min_ratio;  /* final multiplier of cosine and wsd, in [0, 1] */
     double decay_frac; /* wsd: fraction of total_steps spent decaying, (0, 1] */
+    muon_decay_shape decay_shape; /* wsd: the decay phase's shape */
 } muon_schedule;
 
-/* constant, no warmup, min_ratio 0, decay_frac 0.2 */
+/* constant, no warmup, min_ratio 0, decay_frac 0.2, linear decay */
 muon_schedule muon_schedule_default(void);
 muon_status muon_schedule_validate(const muon_schedule *s);
 muon_status muon_schedule_parse(const char *name, muon_schedule_kind *out); /* constant|cosine|wsd */
 const char *muon_schedule_name(muon_schedule_kind k);
+muon_status muon_decay_shape_parse(const char *name, muon_decay_shape *out); /* linear|xmodel */
+const char *muon_decay_shape_name(muon_decay_shape d);
+/* First step (0-based) of wsd's decay phase (total_steps for other kinds):
+ * where an AdamW-Muon run switches. */
+long muon_schedule_decay_start(const muon_schedule *s);
 /* The learning-rate multiplier for step (0-based, 0 <= step < total_steps);
  * steps past the end get the final value. */
 double muon_schedule_multiplier(const muon_schedule *s, long step);

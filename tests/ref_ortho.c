@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Copied from ALGORITHMS.md 1a, independently of src/ortho/coeffs.c. */
+/* Copied from docs/algorithms.md 1a, independently of src/ortho/coeffs.c. */
 static const double REF_PE[8][3] = {
     {8.28721201814563, -23.595886519098837, 17.300387312530933},
     {4.107059111542203, -2.9478499167379106, 0.5448431082926601},
@@ -209,7 +209,7 @@ static void run_ns(ref_work *w, muon_coeffs co, int k, double safety, int t0, in
     }
 }
 
-/* ALGORITHMS.md 1b with Z = p(R) - a I for polynomials of any degree */
+/* docs/algorithms.md 1b with Z = p(R) - a I for polynomials of any degree */
 static void run_gram(ref_work *w, muon_coeffs co, int k, double safety, int t0, int steps,
                      unsigned bits)
 {

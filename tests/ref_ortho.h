@@ -1,4 +1,4 @@
-/* The orthogonalization written from ALGORITHMS.md 1a/1b/1d in double
+/* The orthogonalization written from docs/algorithms.md 1a/1b/1d in double
  * precision with plain loops, independently of src/ortho/, and the fp32
  * tolerances the tests derive from it.
  *

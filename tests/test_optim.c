@@ -34,7 +34,7 @@ static double ref_scale(muon_scale_rule r, long rows, long cols)
     }
 }
 
-/* One Muon step in double (ALGORITHMS.md 2) with the exact polar factor. */
+/* One Muon step in double (docs/algorithms.md 2) with the exact polar factor. */
 static int ref_muon_step(double *w, double *m, const float *g, long rows, long cols, double lr,
                          double mu, int nesterov, double wd, double scale)
 {
@@ -53,7 +53,7 @@ static int ref_muon_step(double *w, double *m, const float *g, long rows, long c
     return rc;
 }
 
-/* One AdamW step in double (ALGORITHMS.md 3); t counts from 1. */
+/* One AdamW step in double (docs/algorithms.md 3); t counts from 1. */
 static void ref_adamw_step(double *w, double *m, double *v, const float *g, size_t n, double lr,
                            double b1, double b2, double eps, double wd, long t)
 {

@@ -1,7 +1,7 @@
 /* Tests of the orthogonalization kernels (src/ortho/): every method and
  * coefficient set against the SVD polar factor and against a slow reference
  * Newton-Schulz written here in double precision straight from
- * ALGORITHMS.md 1 (its own coefficient tables, explicit transposition,
+ * docs/algorithms.md 1 (its own coefficient tables, explicit transposition,
  * normalization and AOL); the taylor-K residual bound; Gram NS against NS;
  * edge shapes and scales; bad input; in-place calls; muon_ortho_error. */
 #include <float.h>
@@ -220,7 +220,7 @@ TEST(ortho_step_polynomials_match_tables)
                 ASSERT_NEAR(got.q[j], want.q[j], 1e-13 * fabs(want.q[j]));
         }
     }
-    /* taylor-1 and taylor-2 as printed in ALGORITHMS.md */
+    /* taylor-1 and taylor-2 as printed in docs/algorithms.md */
     ref_poly p;
     ref_taylor(1, &p);
     ASSERT_NEAR(p.q[0], 1.5, 1e-15);
@@ -258,7 +258,7 @@ TEST(ortho_long_schedules_match_reference)
 }
 
 /* Against the exact polar factor: after 5 steps each set leaves singular
- * values in its known band (ALGORITHMS.md: polar-express on a Gaussian in
+ * values in its known band (docs/algorithms.md: polar-express on a Gaussian in
  * [0.87, 1.12], keller roughly [0.7, 1.2]), and the output shares the
  * singular vectors of X, so |O - U V^T| stays within that band. */
 TEST(ortho_five_steps_vs_polar_factor)

@@ -1,6 +1,6 @@
 """Tests of the Python binding (python/muon) against the C results (the
 `muon ortho` command on .npy files) and against numpy references of
-ALGORITHMS.md sections 1c, 2 and 3. A plain script, no pytest:
+docs/algorithms.md sections 1c, 2, 3 and 4. A plain script, no pytest:
 
     PYTHONPATH=python MUON_LIB=build/libmuon.so /usr/bin/python3 tests/test_python.py [NAME...]
 
@@ -101,7 +101,7 @@ def ortho_svd_matches_numpy_polar():
 
 @test
 def ortho_newton_schulz_within_measured_error():
-    # ALGORITHMS.md 1a: polar-express, 5 steps, Gaussian 256x1024 ends with
+    # docs/algorithms.md 1a: polar-express, 5 steps, Gaussian 256x1024 ends with
     # singular values in [0.87, 1.12]; keller's stay in roughly [0.7, 1.2].
     r = rng(2)
     notes = []
@@ -309,7 +309,7 @@ U32 = 2.0 ** -24  # float32 unit roundoff
 
 def ref_hybrid(params, uses_muon, grads_seq, mults, lr, mu, nesterov, wd, scale,
                alr, betas, eps, awd, tols=None):
-    """ALGORITHMS.md section 2 with the exact polar factor, AdamW for the rest,
+    """docs/algorithms.md section 2 with the exact polar factor, AdamW for the rest,
     in float64. Returns the final parameters; appends to tols, when given,
     each parameter's float32 tolerance (see check_against_ref)."""
     ws = [p.astype(np.float64) for p in params]
@@ -321,10 +321,12 @@ def ref_hybrid(params, uses_muon, grads_seq, mults, lr, mu, nesterov, wd, scale,
             g = g.astype(np.float64)
             before = w.copy()
             if uses_muon[i]:
-                rows = w.shape[0]
-                cols = w.size // rows
+                # a 3-D matrix is a stack of matrices, each on its own
+                stack = w.ndim == 3
+                rows = w.shape[-2] if stack else w.shape[0]
+                cols = w.shape[-1] if stack else w.size // rows
                 mom[i][:] = mu * mom[i] + g
-                n = (g + mu * mom[i] if nesterov else mom[i]).reshape(rows, cols)
+                n = (g + mu * mom[i] if nesterov else mom[i]).reshape(-1, rows, cols)
                 u, sv, vt = np.linalg.svd(n, full_matrices=False)
                 o = (u @ vt).reshape(w.shape)  # the exact polar factor
                 e = lr * mult
@@ -332,7 +334,7 @@ def ref_hybrid(params, uses_muon, grads_seq, mults, lr, mu, nesterov, wd, scale,
                 # a backward error of u sqrt(k) ||N|| in the SVD (and in N's
                 # own rounding) moves the polar factor by at most
                 # 2 ||dN|| / s_min, times a safety factor of 8
-                ortho = 8 * 2 * np.sqrt(max(rows, cols)) * U32 * sv[0] / sv[-1]
+                ortho = 8 * 2 * np.sqrt(max(rows, cols)) * U32 * np.max(sv[:, 0] / sv[:, -1])
                 tol[i] += e * scale_factor(scale, rows, cols) * ortho
             else:
                 ref_adamw(w, mom[i], vs[i], g, t, alr * mult, betas[0], betas[1], eps, awd)
@@ -373,7 +375,7 @@ def muon_hybrid_matches_numpy_reference():
     opt = muon.Muon(params, method="svd", roles=roles, **kw, **akw)
     info = opt.info()
     assert [x["uses_muon"] for x in info] == [True, True, True, False, False, False], info
-    assert info[2]["rows"] == 4 and info[2]["cols"] == 15, info[2]
+    assert info[2]["rows"] == 3 and info[2]["cols"] == 5 and info[2]["batch"] == 4, info[2]
     for g, m in zip(grads, mults):
         opt.step(g, lr_mult=m)
     assert [x["steps"] for x in opt.info()] == [4] * 6
@@ -439,6 +441,140 @@ def adamw_matches_numpy_reference():
     ws = ref_hybrid(start, [False] * len(shapes), grads, mults, 0.0, 0.0, False, 0.0, "none",
                     lr, betas, eps, wd, tols)
     check_against_ref(params, ws, start, "adamw", tols)
+
+
+# ------------------------------------------------------------ the family
+
+def ref_spectral(n, k_top=None, power=0.0):
+    """U f(S) V^T of a float64 matrix (f = 1 on the top k_top, or s^p scaled
+    to Frobenius norm sqrt(k)) and its Lipschitz constant (the largest
+    divided difference of f, tests/ref_family.h)."""
+    u, s, vt = np.linalg.svd(n, full_matrices=False)
+    k = len(s)
+    if power:
+        f = (s / s[0]) ** power
+        f *= math.sqrt(k / np.sum(f * f))
+    else:
+        f = np.where(np.arange(k) < (k if k_top is None else k_top), 1.0, 0.0)
+    lip = 0.0
+    for i in range(k):
+        if n.shape[0] != n.shape[1]:
+            lip = max(lip, f[i] / s[i])
+        for j in range(i + 1, k):
+            lip = max(lip, (f[i] + f[j]) / (s[i] + s[j]), abs(f[i] - f[j]) / (s[i] - s[j]))
+    if power:
+        lip += power * np.max(f) / s[-1]
+    return (u * f) @ vt, lip, s
+
+
+def ref_family_step(algo, w, st, g, t, o):
+    """One step of the family's rule for one parameter (float64), with
+    o the options; returns the step's float32 tolerance increment."""
+    mu, lr, wd = o["momentum"], o["lr"], o["weight_decay"]
+    before = w.copy()
+    ortho_tol = 0.0
+    role = st["role"]
+    matrix = role == "matrix"
+    vector = role == "vector" or w.ndim == 1
+    adamw = algo == "adamw" or (not matrix and algo in ("muon", "fmuon", "smuon", "fanion-k",
+                                                        "adamw-muon")) \
+        or (algo == "scale" and vector) or (algo == "adamw-muon" and t <= o["switch_step"])
+    if adamw:
+        ref_adamw(w, st["m"], st["v"], g, t, o["adam_lr"], 0.9, 0.95, 1e-8, o["adam_wd"])
+    elif algo == "scale":
+        x = g
+        if role == "head":
+            st["m"][:] = 0.9 * st["m"] + 0.1 * g
+            x = st["m"]
+        # a stack's rows are its matrices' rows
+        x2 = x.reshape(-1, w.shape[-1]) if matrix and w.ndim == 3 else x.reshape(w.shape[0], -1)
+        axis = 0 if role == "embedding" else 1
+        r = np.maximum(np.sqrt(np.mean(x2 * x2, axis=axis, keepdims=True)), 1e-8)
+        w[:] = w * (1 - lr * wd) - lr * (x2 / r).reshape(w.shape)
+    else:
+        fresh = algo == "adamw-muon" and t == o["switch_step"] + 1
+        st["m"][:] = (0 if fresh else mu * st["m"]) + g
+        n = g + mu * st["m"] if o["nesterov"] else st["m"].copy()
+        if algo == "sgdm":
+            w[:] = w * (1 - lr * wd) - lr * n
+        elif algo == "muonall" and vector:
+            w[:] = w * (1 - lr * wd) - lr * (0.2 if o["scale"] == "moonlight" else 1) * np.sign(n)
+        else:
+            stack = w.ndim == 3
+            rows = w.shape[-2] if stack else w.shape[0]
+            cols = w.shape[-1] if stack else w.size // rows
+            sc = scale_factor(o["scale"], rows, cols)
+            upd = np.empty_like(n).reshape(-1, rows, cols)
+            for e, ne in enumerate(n.reshape(-1, rows, cols)):
+                power = o["spectrum_power"] if algo in ("muon", "muonall", "adamw-muon") else 0
+                ue, lip, sv = ref_spectral(ne, o["fanion_k"] if algo == "fanion-k" else None,
+                                           power)
+                a = o["fanion_alpha"] if algo in ("fmuon", "smuon") else 1.0
+                if algo == "fmuon":
+                    ue = a * ue + (1 - a) * ne / np.linalg.norm(ne)
+                elif algo == "smuon":
+                    ue = a * ue + (1 - a) * o["sign_scale"] * np.sign(ne)
+                upd[e] = ue
+                dn = U32 * (math.sqrt(max(rows, cols)) * sv[0] + (2 * t + 3) * np.linalg.norm(ne))
+                ortho_tol = max(ortho_tol, 8 * a * lip * dn)
+            w[:] = w * (1 - lr * wd) - lr * sc * upd.reshape(w.shape)
+            ortho_tol *= lr * sc
+    return ortho_tol + 16 * U32 * float(np.max(np.abs(before)) + np.max(np.abs(w - before)))
+
+
+@test
+def family_matches_numpy_reference():
+    shapes = [(9, 6), (6, 12), (3, 4, 5), (7,), (10, 6), (8, 6)]
+    roles = ["matrix", "matrix", "matrix", "vector", "embedding", "head"]
+    opts = dict(lr=0.03, adam_lr=0.01, momentum=0.9, weight_decay=0.1, adam_wd=0.05,
+                scale="moonlight", fanion_alpha=0.4, sign_scale=0.05, fanion_k=2,
+                spectrum_power=0.0, switch_step=2)
+    cases = [(a, nest, 0.0) for a in muon.ALGORITHMS for nest in (True, False)]
+    cases += [("muon", True, 0.5), ("muonall", False, 1.0)]
+    for k, (algo, nest, power) in enumerate(cases):
+        o = dict(opts, nesterov=nest, spectrum_power=power,
+                 scale="keller" if nest else "moonlight")
+        params, grads = make_problem(60 + k, shapes, steps=4)
+        start = [p.copy() for p in params]
+        opt = muon.Family(params, algo, lr=o["lr"], adam_lr=o["adam_lr"], momentum=0.9,
+                          nesterov=nest, weight_decay=0.1, adam_weight_decay=0.05,
+                          scale=o["scale"], method="svd", roles=roles, fanion_alpha=0.4,
+                          sign_scale=0.05, fanion_k=2, spectrum_power=power, switch_step=2)
+        ws = [p.astype(np.float64) for p in start]
+        sts = [dict(role=r, m=np.zeros(s), v=np.zeros(s)) for r, s in zip(roles, shapes)]
+        tols = [0.0] * len(shapes)
+        for t, gs in enumerate(grads, start=1):
+            opt.step(gs)
+            for i in range(len(shapes)):
+                tols[i] += ref_family_step(algo, ws[i], sts[i], gs[i].astype(np.float64), t, o)
+                close(params[i], ws[i], tols[i], "%s nesterov=%s p=%g param %d step %d"
+                      % (algo, nest, power, i, t))
+        if algo == "scale":
+            assert opt.state_bytes == 4 * (48 + 2 * 7), opt.state_bytes
+        opt.close()
+    return "%d algorithm cases" % len(cases)
+
+
+@test
+def family_bad_options_rejected():
+    w = [np.ones((4, 6), np.float32)]
+    expect_raises(ValueError, muon.Family, w, "lion", contains="unknown algorithm")
+    expect_raises(ValueError, muon.Family, w, 3, contains="unknown algorithm")
+    expect_raises(ValueError, muon.Family, w, "fanion-k", fanion_k=0, contains="invalid")
+    expect_raises(ValueError, muon.Family, w, "fanion-k", fanion_k=2.5, contains="fanion_k")
+    expect_raises(ValueError, muon.Family, w, "fmuon", fanion_alpha=1.5, contains="invalid")
+    expect_raises(ValueError, muon.Family, w, "muon", spectrum_power=-1, contains="invalid")
+    expect_raises(ValueError, muon.Family, w, "adamw-muon", switch_step=-2, contains="invalid")
+    expect_raises(ValueError, muon.Muon, w, spectrum_power=float("nan"), contains="invalid")
+    before = w[0].copy()
+    opt = muon.Family(w, "scale", lr=0.1)
+    bad = np.ones((4, 6), np.float32)
+    bad[1, 2] = np.nan
+    e = expect_raises(muon.MuonError, opt.step, [bad])
+    assert e.name == "MUON_ERR_NONFINITE" and e.skipped == [0], (e.name, e.skipped)
+    assert np.array_equal(w[0], before)
+    expect_raises(ValueError, opt.step, [np.ones((6, 4), np.float32)], contains="shape")
+    assert np.array_equal(w[0], before)
 
 
 @test

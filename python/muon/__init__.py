@@ -17,7 +17,8 @@ import numpy as np
 
 from . import _lib
 
-__all__ = ["MuonError", "orthogonalize", "ortho_error", "Muon", "AdamW", "version",
+__all__ = ["MuonError", "orthogonalize", "ortho_error", "Muon", "AdamW", "Family", "ALGORITHMS",
+           "version",
            "set_blas_threads", "get_blas_threads", "METHODS"]
 
 METHODS = ("auto", "ns", "gram-ns", "svd")
@@ -172,4 +173,6 @@ def ortho_error(x):
     return err.value
 
 
-from .optim import AdamW, Muon  # noqa: E402  (needs MuonError and _ortho_config above)
+from .optim import AdamW, Family, Muon  # noqa: E402  (needs MuonError and _ortho_config above)
+
+ALGORITHMS = _lib.ALGO_NAMES

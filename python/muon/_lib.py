@@ -22,6 +22,9 @@ OK = 0
 ERR_NONFINITE = STATUS_NAMES.index("MUON_ERR_NONFINITE")
 
 ALGO_MUON, ALGO_ADAMW = 0, 1
+# muon_algo order: the names muon_algo_parse takes
+ALGO_NAMES = ("muon", "adamw", "sgdm", "scale", "fmuon", "smuon", "fanion-k", "muonall",
+              "adamw-muon")
 ROLE_NAMES = ("matrix", "embedding", "head", "vector")  # muon_role order
 MAX_NDIM = 8  # muon_param_info.shape has 8 entries
 
@@ -57,6 +60,11 @@ class OptConfig(ctypes.Structure):
         ("adam_eps", ctypes.c_double),
         ("adam_weight_decay", ctypes.c_double),
         ("threads", ctypes.c_int),
+        ("fanion_alpha", ctypes.c_double),
+        ("sign_scale", ctypes.c_double),
+        ("fanion_k", ctypes.c_int),
+        ("spectrum_power", ctypes.c_double),
+        ("switch_step", ctypes.c_long),
     ]
 
 
@@ -72,6 +80,8 @@ class ParamInfo(ctypes.Structure):
         ("cols", ctypes.c_long),
         ("steps", ctypes.c_long),
         ("skipped", ctypes.c_int),
+        ("batch", ctypes.c_long),
+        ("rule", ctypes.c_char_p),
     ]
 
 
@@ -146,6 +156,7 @@ muon_opt_config_default = _declare("muon_opt_config_default", OptConfig, [])
 muon_opt_config_validate = _declare("muon_opt_config_validate", _i, [_c.POINTER(OptConfig)])
 muon_scale_parse = _declare("muon_scale_parse", _i, [_cp, _c.POINTER(_i)])
 muon_role_parse = _declare("muon_role_parse", _i, [_cp, _c.POINTER(_i)])
+muon_algo_parse = _declare("muon_algo_parse", _i, [_cp, _c.POINTER(_i)])
 muon_opt_create = _declare("muon_opt_create", _i, [_c.POINTER(OptConfig), _c.POINTER(_opt)])
 muon_opt_free = _declare("muon_opt_free", None, [_opt])
 muon_opt_add_param = _declare("muon_opt_add_param", _i,

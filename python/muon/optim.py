@@ -194,7 +194,8 @@ class _Optimizer:
             raise MuonError(st, self._error())
 
     def info(self):
-        """One dict per parameter: name, role, uses_muon, shape, rows, cols, steps, skipped."""
+        """One dict per parameter: name, role, uses_muon, rule, shape, rows, cols,
+        batch (matrices in a 3-D stack), steps, skipped."""
         opt = self._live()
         out = []
         for i in range(_lib.muon_opt_num_params(opt)):
@@ -206,6 +207,8 @@ class _Optimizer:
                 "name": pi.name.decode() if pi.name else "",
                 "role": _lib.ROLE_NAMES[pi.role] if 0 <= pi.role < 4 else str(pi.role),
                 "uses_muon": bool(pi.uses_muon),
+                "rule": pi.rule.decode() if pi.rule else "",
+                "batch": pi.batch,
                 "shape": tuple(pi.shape[k] for k in range(pi.ndim)),
                 "rows": pi.rows, "cols": pi.cols,
                 "steps": pi.steps, "skipped": bool(pi.skipped),
@@ -273,6 +276,38 @@ class _Optimizer:
             pass
 
 
+def _family_config(algo, lr, momentum, nesterov, weight_decay, scale, coeffs, steps, method,
+                   adam_lr, adam_betas, adam_eps, adam_weight_decay, threads, precision,
+                   restarts):
+    """A muon_opt_config for one of the family's algorithms (ValueError when
+    an option is bad); the variant fields are left at the library's defaults."""
+    cfg = _lib.muon_opt_config_default()
+    a = ctypes.c_int()
+    if not isinstance(algo, str) or _lib.muon_algo_parse(algo.encode(), ctypes.byref(a)) != _lib.OK:
+        raise ValueError("muon: unknown algorithm %r: expected one of %s"
+                         % (algo, ", ".join(_lib.ALGO_NAMES)))
+    cfg.algo = a.value
+    cfg.lr = float(lr)
+    cfg.momentum = float(momentum)
+    cfg.nesterov = 1 if nesterov else 0
+    cfg.weight_decay = float(weight_decay)
+    sc = ctypes.c_int()
+    if not isinstance(scale, str) or \
+            _lib.muon_scale_parse(scale.encode(), ctypes.byref(sc)) != _lib.OK:
+        raise ValueError("muon: unknown scale %r: expected moonlight, keller, spectral or none"
+                         % (scale,))
+    cfg.scale = sc.value
+    cfg.ortho = _ortho_config(method, coeffs, steps, False, cfg.ortho, precision, restarts)
+    cfg.adam_lr = float(lr if adam_lr is None else adam_lr)
+    b1, b2 = adam_betas
+    cfg.adam_beta1, cfg.adam_beta2 = float(b1), float(b2)
+    cfg.adam_eps = float(adam_eps)
+    cfg.adam_weight_decay = float(weight_decay if adam_weight_decay is None
+                                  else adam_weight_decay)
+    cfg.threads = int(threads)
+    return cfg
+
+
 class Muon(_Optimizer):
     """The hybrid: Muon for hidden matrices, AdamW for everything else.
 
@@ -284,32 +319,20 @@ class Muon(_Optimizer):
     all but the last two Newton-Schulz steps with bf16 operands; "auto" (the
     default) does so for the matrices where this machine's bf16 units make
     it faster. restarts:
-    Gram NS restarts as for muon.orthogonalize (None = the default)."""
+    Gram NS restarts as for muon.orthogonalize (None = the default).
+    spectrum_power p maps the singular values s -> s^p (through the SVD,
+    rescaled to O's Frobenius norm); 0 is Muon. A 3-D matrix [E, rows, cols]
+    is a stack of E matrices, each orthogonalized and scaled on its own."""
 
     def __init__(self, params, lr=1e-3, momentum=0.95, nesterov=True, weight_decay=0.1,
                  scale="moonlight", coeffs="polar-express", steps=5, method="auto",
                  adam_lr=None, adam_betas=(0.9, 0.95), adam_eps=1e-8, adam_weight_decay=None,
-                 roles=None, names=None, threads=0, precision="auto", restarts=None):
-        cfg = _lib.muon_opt_config_default()
-        cfg.algo = _lib.ALGO_MUON
-        cfg.lr = float(lr)
-        cfg.momentum = float(momentum)
-        cfg.nesterov = 1 if nesterov else 0
-        cfg.weight_decay = float(weight_decay)
-        sc = ctypes.c_int()
-        if not isinstance(scale, str) or \
-                _lib.muon_scale_parse(scale.encode(), ctypes.byref(sc)) != _lib.OK:
-            raise ValueError("muon: unknown scale %r: expected moonlight, keller, spectral or none"
-                             % (scale,))
-        cfg.scale = sc.value
-        cfg.ortho = _ortho_config(method, coeffs, steps, False, cfg.ortho, precision, restarts)
-        cfg.adam_lr = float(lr if adam_lr is None else adam_lr)
-        b1, b2 = adam_betas
-        cfg.adam_beta1, cfg.adam_beta2 = float(b1), float(b2)
-        cfg.adam_eps = float(adam_eps)
-        cfg.adam_weight_decay = float(weight_decay if adam_weight_decay is None
-                                      else adam_weight_decay)
-        cfg.threads = int(threads)
+                 roles=None, names=None, threads=0, precision="auto", restarts=None,
+                 spectrum_power=0.0):
+        cfg = _family_config("muon", lr, momentum, nesterov, weight_decay, scale, coeffs, steps,
+                             method, adam_lr, adam_betas, adam_eps, adam_weight_decay, threads,
+                             precision, restarts)
+        cfg.spectrum_power = float(spectrum_power)
         super().__init__(params, cfg, roles, names)
 
 
@@ -327,3 +350,35 @@ class AdamW(_Optimizer):
         cfg.weight_decay = cfg.adam_weight_decay = float(weight_decay)
         cfg.threads = int(threads)
         super().__init__(params, cfg, None, names)
+
+
+class Family(_Optimizer):
+    """Any algorithm of the family by name (docs/algorithms.md):
+
+    "muon", "adamw", "sgdm" (SGD with momentum on every parameter), "scale"
+    (SCALE), "fmuon", "smuon", "fanion-k", "muonall" (every parameter through
+    Muon; 1-D ones take sign(N)), "adamw-muon" (AdamW for switch_step
+    updates, then Muon with fresh momentum on the hidden matrices).
+    The options are Muon's, plus fanion_alpha, sign_scale, fanion_k,
+    spectrum_power and switch_step; roles as for Muon."""
+
+    def __init__(self, params, algo, lr=1e-3, momentum=0.95, nesterov=True, weight_decay=0.1,
+                 scale="moonlight", coeffs="polar-express", steps=5, method="auto",
+                 adam_lr=None, adam_betas=(0.9, 0.95), adam_eps=1e-8, adam_weight_decay=None,
+                 roles=None, names=None, threads=0, precision="auto", restarts=None,
+                 fanion_alpha=0.5, sign_scale=0.01, fanion_k=16, spectrum_power=0.0,
+                 switch_step=0):
+        cfg = _family_config(algo, lr, momentum, nesterov, weight_decay, scale, coeffs, steps,
+                             method, adam_lr, adam_betas, adam_eps, adam_weight_decay, threads,
+                             precision, restarts)
+        if isinstance(fanion_k, bool) or not isinstance(fanion_k, (int, np.integer)):
+            raise ValueError("muon: fanion_k must be an integer >= 1, got %r" % (fanion_k,))
+        if isinstance(switch_step, bool) or not isinstance(switch_step, (int, np.integer)):
+            raise ValueError("muon: switch_step must be an integer >= 0, got %r" % (switch_step,))
+        cfg.fanion_alpha = float(fanion_alpha)
+        cfg.sign_scale = float(sign_scale)
+        cfg.fanion_k = int(fanion_k)
+        cfg.spectrum_power = float(spectrum_power)
+        cfg.switch_step = int(switch_step)
+        self.algo = algo
+        super().__init__(params, cfg, roles, names)

@@ -21,6 +21,7 @@ int cli_train(int argc, char **argv);     /* cmd_train.c */
 int cli_compare(int argc, char **argv);   /* cmd_compare.c */
 int cli_sample(int argc, char **argv);    /* cmd_sample.c */
 int cli_ckpt_diff(int argc, char **argv); /* cmd_ckpt_diff.c */
+int cli_exp(int argc, char **argv);       /* cmd_exp.c */
 /* A new subcommand: declare it here and add a row to main.c's table. */
 
 /* Shared by commands that take orthogonalization flags (defined in

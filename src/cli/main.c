@@ -14,12 +14,13 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"train", cli_train, "train a GPT language model with Muon or AdamW"},
+    {"train", cli_train, "train a GPT language model with an optimizer of the family"},
     {"compare", cli_compare, "train with AdamW and with Muon on the same budget, side by side"},
     {"sample", cli_sample, "generate text from a checkpoint"},
     {"ckpt-diff", cli_ckpt_diff, "largest parameter difference between two checkpoints"},
     {"ortho", cli_ortho, "orthogonalize a matrix from a .npy file"},
     {"bench", cli_bench, "benchmarks: bench ortho|step|train|sgemm|sizing|backend"},
+    {"exp", cli_exp, "the papers' claims, one command each: exp list | exp NAME"},
     /* a new subcommand: one row here, its declaration in cli.h */
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/family_flags.h"
 
 #define COMMON_FLAGS                                                                          \
     {"data", "PATH", CLI_VALUE, "text file or directory, llm.c .bin shards or a glob of them (required unless resuming)"}, \
@@ -17,7 +18,7 @@
     {"layers", "L", CLI_VALUE, "transformer blocks (default 4)"},                             \
     {"dim", "D", CLI_VALUE, "model width (default 128)"},                                     \
     {"heads", "H", CLI_VALUE, "attention heads; D/H must be even (default 4)"},               \
-    {"weight-decay", "X", CLI_VALUE, "decoupled weight decay, both groups (default 0)"},      \
+    {"weight-decay", "X", CLI_VALUE, "decoupled weight decay (default 0; see adam-weight-decay)"},\
     {"schedule", "S", CLI_VALUE, "constant | cosine | wsd (default wsd)"},                    \
     {"warmup", "N", CLI_VALUE, "linear warmup steps (default 20, capped at steps/5)"},       \
     {"min-lr-ratio", "X", CLI_VALUE, "final lr / peak lr for cosine and wsd (default 0)"},    \
@@ -37,8 +38,11 @@
 
 const cli_flag cli_train_flag_table[] = {
     COMMON_FLAGS,
-    {"optim", "O", CLI_VALUE, "muon (hybrid: Muon + AdamW) | adamw (default muon)"},
-    {"lr", "X", CLI_VALUE, "learning rate (both groups; default 0.016 muon, 0.004 adamw)"},
+    FAMILY_FLAGS,
+    {"optim", "O", CLI_VALUE, "muon (hybrid: Muon + AdamW) | adamw | sgdm | scale | fmuon | "
+                              "smuon | fanion-k | muonall | adamw-muon (default muon)"},
+    {"lr", "X", CLI_VALUE, "learning rate (both groups; default 0.016 for the Muon rules, "
+                           "0.004 for adamw and scale, 0.1 for sgdm)"},
     {"adam-lr", "X", CLI_VALUE, "learning rate of the hybrid's AdamW group (default: --lr)"},
     {"stop-at", "K", CLI_VALUE, "stop after step K with a checkpoint, as an interruption (default: run to --steps)"},
     {"resume", "CKPT", CLI_VALUE, "continue from a checkpoint to --steps; auto: the newest complete one in "
@@ -54,6 +58,9 @@ const int cli_train_flag_count = (int)(sizeof cli_train_flag_table / sizeof cli_
 
 const cli_flag cli_compare_flag_table[] = {
     COMMON_FLAGS,
+    FAMILY_FLAGS,
+    {"preset", "NAME", CLI_VALUE, "moonlight: weight decay 0.1 on both groups, moonlight scale, "
+                                  "Nesterov 0.95 (default: none)"},
     {"lr-grid", "LIST", CLI_VALUE, "rates swept for both optimizers (default 0.002,0.004,0.008,0.016,0.032)"},
     {"sweep-steps", "N", CLI_VALUE, "steps of each sweep run (default --steps/4)"},
     {"seeds", "N", CLI_VALUE, "final runs per optimizer, seeds S, S+1, ... (default 3)"},
@@ -204,20 +211,17 @@ int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_c
         return rc;
     if (cli_count(a, "quiet"))
         c.progress = TRAIN_PROGRESS_QUIET;
+    if (mode == TRAIN_FLAGS_COMPARE && (rc = cli_compare_preset(a, &c)))
+        return rc;
+    if ((rc = cli_family_flags_read(a, &c)))
+        return rc;
     if (mode == TRAIN_FLAGS_TRAIN) {
-        if ((s = cli_get_str(a, "optim", NULL))) {
-            if (!strcmp(s, "muon"))
-                c.optim = MUON_ALGO_MUON;
-            else if (!strcmp(s, "adamw"))
-                c.optim = MUON_ALGO_ADAMW;
-            else
-                return cli_usage_error(a, "--optim must be muon or adamw, got '%s'", s);
-        }
-        /* Default rates: the best of each optimizer in `muon compare`'s
-         * sweep at the default model (docs/cli.md); a resume keeps its own */
+        if ((s = cli_get_str(a, "optim", NULL)) && muon_algo_parse(s, &c.optim))
+            return cli_usage_error(a, "--optim must be muon, adamw, sgdm, scale, fmuon, smuon, "
+                                      "fanion-k, muonall or adamw-muon, got '%s'", s);
+        /* Default rates: train_default_lr (docs/cli.md); a resume keeps its own */
         if (!*resume)
-            c.lr = c.adam_lr = c.optim == MUON_ALGO_ADAMW ? TRAIN_DEFAULT_ADAMW_LR
-                                                          : TRAIN_DEFAULT_MUON_LR;
+            c.lr = c.adam_lr = train_default_lr(c.optim);
         if ((rc = cli_get_double(a, "lr", c.lr, 1e-12, 100, &c.lr)))
             return rc;
         /* the hybrid's AdamW group follows --lr unless given its own */

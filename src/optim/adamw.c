@@ -1,4 +1,4 @@
-/* The AdamW update rule (ALGORITHMS.md section 3) with bias correction from
+/* The AdamW update rule (docs/algorithms.md section 3) with bias correction from
  * the parameter's own step count:
  *     m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
  *     W = W (1 - eta lambda) - eta (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)

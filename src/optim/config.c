@@ -22,6 +22,11 @@ muon_opt_config muon_opt_config_default(void)
     c.adam_eps = 1e-8;
     c.adam_weight_decay = 0.1;
     c.threads = 0;
+    c.fanion_alpha = 0.5;
+    c.sign_scale = 0.01;
+    c.fanion_k = 16;
+    c.spectrum_power = 0.0;
+    c.switch_step = 0;
     return c;
 }
 
@@ -55,6 +60,12 @@ muon_status muon_opt_config_validate(const muon_opt_config *cfg)
         return MUON_ERR_ARG;
     if (cfg->threads > 4096)
         return MUON_ERR_ARG;
+    if (!finite_nonneg(cfg->fanion_alpha) || cfg->fanion_alpha > 1.0)
+        return MUON_ERR_ARG;
+    if (!finite_nonneg(cfg->sign_scale) || cfg->fanion_k < 1 || cfg->switch_step < 0)
+        return MUON_ERR_ARG;
+    if (!finite_nonneg(cfg->spectrum_power) || cfg->spectrum_power > 8.0)
+        return MUON_ERR_ARG;
     /* The ortho settings only matter when some parameter uses Muon, but a
      * bad one is a mistake either way. */
     return muon_ortho_config_validate(&cfg->ortho);
@@ -65,6 +76,14 @@ static const char *const scale_names[MUON_SCALE_COUNT] = {
     [MUON_SCALE_KELLER] = "keller",
     [MUON_SCALE_SPECTRAL] = "spectral",
     [MUON_SCALE_NONE] = "none",
+};
+
+static const char *const algo_names[MUON_ALGO_COUNT] = {
+    [MUON_ALGO_MUON] = "muon",         [MUON_ALGO_ADAMW] = "adamw",
+    [MUON_ALGO_SGDM] = "sgdm",         [MUON_ALGO_SCALE] = "scale",
+    [MUON_ALGO_FMUON] = "fmuon",       [MUON_ALGO_SMUON] = "smuon",
+    [MUON_ALGO_FANION_K] = "fanion-k", [MUON_ALGO_MUONALL] = "muonall",
+    [MUON_ALGO_ADAMW_MUON] = "adamw-muon",
 };
 
 static const char *const role_names[MUON_ROLE_COUNT] = {
@@ -88,6 +107,22 @@ muon_status muon_scale_parse(const char *name, muon_scale_rule *out)
 const char *muon_scale_name(muon_scale_rule r)
 {
     return muon__name_at(scale_names, MUON_SCALE_COUNT, (int)r);
+}
+
+muon_status muon_algo_parse(const char *name, muon_algo *out)
+{
+    if (!name || !out)
+        return MUON_ERR_NULL;
+    int i = muon__name_index(algo_names, MUON_ALGO_COUNT, name);
+    if (i < 0)
+        return MUON_ERR_ARG;
+    *out = (muon_algo)i;
+    return MUON_OK;
+}
+
+const char *muon_algo_name(muon_algo a)
+{
+    return muon__name_at(algo_names, MUON_ALGO_COUNT, (int)a);
 }
 
 muon_status muon_role_parse(const char *name, muon_role *out)

@@ -116,7 +116,8 @@ static muon_status make_plan(muon_opt *opt)
         pl->shared[pl->n_shared++] = ortho[k].idx;
     double shared_cost = total;
     for (k = 0; k < ne; k++) {
-        if (T > 1 && opt->params[elem[k].idx].n >= WIDE_MIN_ELEMS) {
+        const muon__param *p = &opt->params[elem[k].idx];
+        if (T > 1 && muon__rule_table[p->rule].elementwise && p->n >= WIDE_MIN_ELEMS) {
             pl->wide[pl->n_wide++] = elem[k].idx;
         } else {
             pl->shared[pl->n_shared++] = elem[k].idx;
@@ -141,14 +142,15 @@ static muon_status make_workspaces(muon_opt *opt)
     opt->work_bytes = calloc((size_t)T, sizeof *opt->work_bytes);
     if (!opt->work || !opt->work_bytes)
         return muon__opt_fail(opt, MUON_ERR_NOMEM, "out of memory in finalize");
-    size_t n_all = 0, n_shared = 0, o_all = 0, o_shared = 0;
+    size_t n_all = 0, n_shared = 0, o_all = 0, o_shared = 0, o_stack = 0;
     int any_shared = 0;
     for (int i = 0; i < opt->n_params; i++) {
         const muon__param *p = &opt->params[i];
         if (!muon__rule_table[p->rule].needs_ortho)
             continue;
         size_t ob = 0;
-        muon_status s = muon_ortho_workspace_size(&opt->cfg.ortho, p->rows, p->cols, &ob);
+        muon_ortho_config oc = muon__param_ortho(opt, p);
+        muon_status s = muon_ortho_workspace_size(&oc, p->rows, p->cols, &ob);
         if (s != MUON_OK)
             return muon__opt_fail(opt, s, "parameter '%s': no orthogonalization workspace for %ldx%ld",
                                   p->name, p->rows, p->cols);
@@ -158,6 +160,8 @@ static muon_status make_workspaces(muon_opt *opt)
                 shared = 0;
         n_all = p->n > n_all ? p->n : n_all;
         o_all = ob > o_all ? ob : o_all;
+        if (p->batch > 1 && ob > o_stack)
+            o_stack = ob; /* its experts may run on every thread (muon.c) */
         if (shared) {
             any_shared = 1;
             n_shared = p->n > n_shared ? p->n : n_shared;
@@ -167,12 +171,15 @@ static muon_status make_workspaces(muon_opt *opt)
     if (n_all == 0)
         return MUON_OK; /* no Muon parameter: no workspace */
     for (int t = 0; t < T; t++) {
-        if (t > 0 && (!any_shared || t >= opt->plan.shared_threads))
+        if (t > 0 && !o_stack && (!any_shared || t >= opt->plan.shared_threads))
             break;
         /* A parameter of n elements uses the first muon__round16(n) floats for N
-         * and the rest for the ortho workspace; both parts are maxima. */
+         * and the rest for the ortho workspace; both parts are maxima. A
+         * stack's experts on thread t > 0 use the whole workspace for theirs. */
         size_t nf = muon__round16(t == 0 ? n_all : n_shared), ob = t == 0 ? o_all : o_shared;
         size_t bytes = nf * sizeof(float) + ob;
+        if (t > 0 && bytes < o_stack)
+            bytes = o_stack;
         opt->work[t] = muon__aligned_alloc(bytes);
         if (!opt->work[t])
             return muon__opt_fail(opt, MUON_ERR_NOMEM, "cannot allocate a %zu-byte workspace",

@@ -15,15 +15,63 @@
 #include "ortho/ortho.h"
 
 const muon__rule_info muon__rule_table[MUON__RULE_COUNT] = {
-    [MUON__RULE_MUON] = {"muon", 1, 1},
-    [MUON__RULE_ADAMW] = {"adamw", 2, 0},
+    [MUON__RULE_MUON] = {"muon", 1, 1, 0},
+    [MUON__RULE_ADAMW] = {"adamw", 2, 0, 1},
+    [MUON__RULE_SGDM] = {"sgdm", 1, 0, 1},
+    [MUON__RULE_SCALE] = {"scale", 0, 0, 0},
+    [MUON__RULE_SCALE_MOM] = {"scale-momentum", 1, 0, 0},
+    [MUON__RULE_FMUON] = {"fmuon", 1, 1, 0},
+    [MUON__RULE_SMUON] = {"smuon", 1, 1, 0},
+    [MUON__RULE_FANION_K] = {"fanion-k", 1, 1, 0},
+    [MUON__RULE_SIGN] = {"sign", 1, 0, 1},
+    /* AdamW's two moments; the first becomes Muon's momentum at the switch */
+    [MUON__RULE_ADAMW_MUON] = {"adamw-muon", 2, 1, 0},
 };
 
-muon__rule muon__choose_rule(muon_algo algo, muon_role role)
+muon__rule muon__choose_rule(muon_algo algo, muon_role role, int ndim)
 {
-    if (algo == MUON_ALGO_MUON && role == MUON_ROLE_MATRIX)
-        return MUON__RULE_MUON;
-    return MUON__RULE_ADAMW;
+    int matrix = role == MUON_ROLE_MATRIX;
+    switch (algo) {
+    case MUON_ALGO_MUON:
+        return matrix ? MUON__RULE_MUON : MUON__RULE_ADAMW;
+    case MUON_ALGO_SGDM:
+        return MUON__RULE_SGDM;
+    case MUON_ALGO_SCALE:
+        if (role == MUON_ROLE_VECTOR || ndim < 2)
+            return MUON__RULE_ADAMW;
+        return role == MUON_ROLE_HEAD ? MUON__RULE_SCALE_MOM : MUON__RULE_SCALE;
+    case MUON_ALGO_FMUON:
+        return matrix ? MUON__RULE_FMUON : MUON__RULE_ADAMW;
+    case MUON_ALGO_SMUON:
+        return matrix ? MUON__RULE_SMUON : MUON__RULE_ADAMW;
+    case MUON_ALGO_FANION_K:
+        return matrix ? MUON__RULE_FANION_K : MUON__RULE_ADAMW;
+    case MUON_ALGO_MUONALL:
+        return role == MUON_ROLE_VECTOR || ndim < 2 ? MUON__RULE_SIGN : MUON__RULE_MUON;
+    case MUON_ALGO_ADAMW_MUON:
+        return matrix ? MUON__RULE_ADAMW_MUON : MUON__RULE_ADAMW;
+    default:
+        return MUON__RULE_ADAMW;
+    }
+}
+
+int muon__orthogonalizes_now(const muon_opt *opt, const muon__param *p)
+{
+    if (p->rule == MUON__RULE_ADAMW_MUON)
+        return p->steps >= opt->cfg.switch_step;
+    return muon__rule_table[p->rule].needs_ortho;
+}
+
+muon_ortho_config muon__param_ortho(const muon_opt *opt, const muon__param *p)
+{
+    muon_ortho_config c = opt->cfg.ortho;
+    int shaped = opt->cfg.spectrum_power != 0.0 &&
+                 (p->rule == MUON__RULE_MUON || p->rule == MUON__RULE_ADAMW_MUON);
+    if (p->rule == MUON__RULE_FANION_K || shaped) {
+        c = muon_ortho_config_default();
+        c.method = MUON_ORTHO_SVD;
+    }
+    return c;
 }
 
 muon_status muon__opt_fail(const muon_opt *opt, muon_status s, const char *fmt, ...)
@@ -102,7 +150,8 @@ static muon_status check_index(const muon_opt *opt, int index)
     return MUON_OK;
 }
 
-/* The 2-D view of a shape, or MUON_ERR_SIZE with a message. */
+/* The 2-D view of a shape, or MUON_ERR_SIZE with a message; a stack's
+ * view is one matrix of it (the caller sets batch). */
 static muon_status view_of(const muon_opt *opt, const char *name, int ndim, const long *shape,
                            long *rows, long *cols, size_t *n)
 {
@@ -174,16 +223,26 @@ muon_status muon_opt_add_param(muon_opt *opt, const char *name, float *w, const 
     memset(p, 0, sizeof *p);
     memcpy(p->name, name, len + 1);
     p->role = role;
-    p->rule = muon__choose_rule(opt->cfg.algo, role);
+    p->rule = muon__choose_rule(opt->cfg.algo, role, ndim);
     p->ndim = ndim;
     memcpy(p->shape, shape, (size_t)ndim * sizeof *shape);
+    p->batch = 1;
     p->rows = rows;
     p->cols = cols;
+    if (role == MUON_ROLE_MATRIX && ndim == 3) {
+        p->batch = shape[0];
+        p->rows = shape[1];
+        p->cols = shape[2];
+    }
     p->n = n;
     p->w = w;
     p->g = g;
-    p->cost = muon__rule_table[p->rule].needs_ortho ? muon_ortho_flops(&opt->cfg.ortho, rows, cols)
-                                                    : 10.0 * (double)n;
+    if (muon__rule_table[p->rule].needs_ortho) {
+        muon_ortho_config oc = muon__param_ortho(opt, p);
+        p->cost = (double)p->batch * muon_ortho_flops(&oc, p->rows, p->cols);
+    } else {
+        p->cost = 10.0 * (double)n;
+    }
     if (index)
         *index = opt->n_params;
     opt->n_params++;
@@ -277,13 +336,17 @@ muon_status muon_opt_param_info(const muon_opt *opt, int index, muon_param_info 
     memset(info, 0, sizeof *info);
     info->name = p->name;
     info->role = p->role;
-    info->uses_muon = p->rule == MUON__RULE_MUON;
+    info->uses_muon = muon__orthogonalizes_now(opt, p);
     info->ndim = p->ndim;
     memcpy(info->shape, p->shape, sizeof p->shape);
     info->rows = p->rows;
     info->cols = p->cols;
     info->steps = p->steps;
     info->skipped = p->skipped;
+    info->batch = p->batch;
+    info->rule = p->rule == MUON__RULE_ADAMW_MUON
+                     ? muon__rule_table[info->uses_muon ? MUON__RULE_MUON : MUON__RULE_ADAMW].name
+                     : muon__rule_table[p->rule].name;
     return MUON_OK;
 }
 
@@ -292,10 +355,15 @@ double muon_opt_ortho_flops(const muon_opt *opt)
     if (!opt)
         return 0;
     double f = 0;
-    for (int i = 0; i < opt->n_params; i++)
-        if (opt->params[i].rule == MUON__RULE_MUON)
-            f += muon__ortho_flops_on(opt->finalized ? &opt->be : muon__backend_default(),
-                                      &opt->cfg.ortho, opt->params[i].rows, opt->params[i].cols);
+    for (int i = 0; i < opt->n_params; i++) {
+        const muon__param *p = &opt->params[i];
+        if (muon__orthogonalizes_now(opt, p)) {
+            muon_ortho_config oc = muon__param_ortho(opt, p);
+            f += (double)p->batch *
+                 muon__ortho_flops_on(opt->finalized ? &opt->be : muon__backend_default(), &oc,
+                                      p->rows, p->cols);
+        }
+    }
     return f;
 }
 

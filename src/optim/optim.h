@@ -2,10 +2,11 @@
  *
  * Each parameter carries an update rule, chosen from the algorithm and the
  * parameter's role when it is registered. The driver (step.c) dispatches on
- * the rule; each rule lives in its own file (muon.c, adamw.c). A new variant
- * (SCALE, Fanions, MuonAll, a switch from AdamW to Muon) adds a rule, an
- * entry in muon__rule_table and a case in the dispatch; the state file
- * already records the rule and buffer count per parameter. */
+ * the rule; each rule family lives in its own file (muon.c for the rules
+ * that orthogonalize, adamw.c, sgdm.c for the elementwise momentum rules,
+ * scale.c). A new variant adds a rule, an entry in muon__rule_table and a
+ * case in the dispatch; the state file records the rule and buffer count
+ * per parameter. */
 #ifndef MUON_OPTIM_H
 #define MUON_OPTIM_H
 
@@ -17,17 +18,29 @@
 #define MUON__NAME_MAX 127 /* bytes, without the terminating NUL */
 #define MUON__MAX_DIMS 8
 #define MUON__MAX_BUFFERS 2 /* state buffers per parameter */
+#define MUON__SCALE_HEAD_MOMENTUM 0.9 /* SCALE's head momentum (EMA form) */
 
+/* Section numbers are docs/algorithms.md's. New rules go at the end: the
+ * state file stores the number. */
 typedef enum {
-    MUON__RULE_MUON = 0, /* momentum, orthogonalize, scaled update (ALGORITHMS.md 2) */
-    MUON__RULE_ADAMW,    /* AdamW with per-parameter bias correction (3) */
+    MUON__RULE_MUON = 0,   /* momentum, orthogonalize, scaled update (2) */
+    MUON__RULE_ADAMW,      /* AdamW with per-parameter bias correction (3) */
+    MUON__RULE_SGDM,       /* SGD with momentum (4) */
+    MUON__RULE_SCALE,      /* SCALE: rows (embedding: columns) rescaled to RMS 1 */
+    MUON__RULE_SCALE_MOM,  /* SCALE on the head: the same on an EMA momentum */
+    MUON__RULE_FMUON,      /* alpha O + (1 - alpha) N / ||N||_F */
+    MUON__RULE_SMUON,      /* alpha O + (1 - alpha) eta_s sign(N) */
+    MUON__RULE_FANION_K,   /* top-k singular directions of N */
+    MUON__RULE_SIGN,       /* MuonAll's 1-D params: sign(N) = polar(diag(N)) */
+    MUON__RULE_ADAMW_MUON, /* AdamW for switch_step updates, then Muon */
     MUON__RULE_COUNT
 } muon__rule;
 
 typedef struct {
-    const char *name;  /* as written in error messages */
+    const char *name;  /* as written in error messages and muon_param_info */
     int n_buffers;     /* state buffers of n floats each */
     int needs_ortho;   /* 1: needs an N buffer + ortho workspace per thread */
+    int elementwise;   /* 1: elements may be split over threads (run_wide) */
 } muon__rule_info;
 
 extern const muon__rule_info muon__rule_table[MUON__RULE_COUNT];
@@ -38,8 +51,10 @@ typedef struct {
     muon__rule rule;
     int ndim;
     long shape[MUON__MAX_DIMS];
-    long rows, cols; /* the 2-D view: (shape[0], product of the rest) */
-    size_t n;        /* rows * cols */
+    long batch;      /* matrices in a stack: shape[0] of a 3-D MATRIX param, else 1 */
+    long rows, cols; /* the 2-D view of one matrix: (shape[0], product of the rest),
+                        or (shape[1], shape[2]) of a stack */
+    size_t n;        /* batch * rows * cols */
     float *w;
     const float *g;
     float *buf[MUON__MAX_BUFFERS]; /* into muon_opt.state, after finalize */
@@ -77,8 +92,14 @@ struct muon_opt {
     char err[512];
 };
 
-/* The rule a parameter gets from the algorithm and its role. */
-muon__rule muon__choose_rule(muon_algo algo, muon_role role);
+/* The rule a parameter gets from the algorithm, its role and ndim. */
+muon__rule muon__choose_rule(muon_algo algo, muon_role role, int ndim);
+/* 1 when p's next update orthogonalizes (Muon-like rules; AdamW-Muon
+ * once past switch_step). */
+int muon__orthogonalizes_now(const muon_opt *opt, const muon__param *p);
+/* The orthogonalization config p's rule runs on one matrix: cfg.ortho, or
+ * the exact SVD for Fanion-k and spectrum shaping. */
+muon_ortho_config muon__param_ortho(const muon_opt *opt, const muon__param *p);
 
 /* Record a message in opt->err (opt may be const for save paths: the error
  * text is the one mutable part of a const optimizer) and return s. */
@@ -101,6 +122,14 @@ static inline size_t muon__round16(size_t n)
  * momentum change only when it returns MUON_OK. */
 muon_status muon__muon_update(const muon_opt *opt, muon__param *p, double lr, int threads,
                               void *work, size_t work_bytes);
+
+/* Elementwise momentum rules (sgdm.c) on elements [lo, hi); the caller has
+ * checked the gradient. lr is the Muon group's multiplied rate. */
+void muon__sgdm_range(const muon_opt *opt, muon__param *p, double lr, size_t lo, size_t hi);
+void muon__sign_range(const muon_opt *opt, muon__param *p, double lr, size_t lo, size_t hi);
+
+/* SCALE (scale.c) on a whole parameter; the caller has checked the gradient. */
+void muon__scale_update(const muon_opt *opt, muon__param *p, double lr);
 
 /* AdamW coefficients for one step of one parameter (adamw.c). */
 typedef struct {

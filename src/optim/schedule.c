@@ -7,10 +7,11 @@
 #include "base/internal.h"
 
 static const char *const sched_names[MUON_SCHED_COUNT] = {"constant", "cosine", "wsd"};
+static const char *const decay_names[MUON_DECAY_COUNT] = {"linear", "xmodel"};
 
 muon_schedule muon_schedule_default(void)
 {
-    muon_schedule s = {MUON_SCHED_CONSTANT, 1, 0, 0.0, 0.2};
+    muon_schedule s = {MUON_SCHED_CONSTANT, 1, 0, 0.0, 0.2, MUON_DECAY_LINEAR};
     return s;
 }
 
@@ -25,6 +26,8 @@ muon_status muon_schedule_validate(const muon_schedule *s)
     if (!(s->min_ratio >= 0.0 && s->min_ratio <= 1.0))
         return MUON_ERR_ARG;
     if (s->kind == MUON_SCHED_WSD && !(s->decay_frac > 0.0 && s->decay_frac <= 1.0))
+        return MUON_ERR_ARG;
+    if ((int)s->decay_shape < 0 || s->decay_shape >= MUON_DECAY_COUNT)
         return MUON_ERR_ARG;
     return MUON_OK;
 }
@@ -43,6 +46,33 @@ muon_status muon_schedule_parse(const char *name, muon_schedule_kind *out)
 const char *muon_schedule_name(muon_schedule_kind k)
 {
     return muon__name_at(sched_names, MUON_SCHED_COUNT, (int)k);
+}
+
+muon_status muon_decay_shape_parse(const char *name, muon_decay_shape *out)
+{
+    if (!name || !out)
+        return MUON_ERR_NULL;
+    int i = muon__name_index(decay_names, MUON_DECAY_COUNT, name);
+    if (i < 0)
+        return MUON_ERR_ARG;
+    *out = (muon_decay_shape)i;
+    return MUON_OK;
+}
+
+const char *muon_decay_shape_name(muon_decay_shape d)
+{
+    return muon__name_at(decay_names, MUON_DECAY_COUNT, (int)d);
+}
+
+long muon_schedule_decay_start(const muon_schedule *s)
+{
+    if (!s || s->total_steps < 1)
+        return 0;
+    if (s->kind != MUON_SCHED_WSD)
+        return s->total_steps;
+    long decay = (long)ceil(s->decay_frac * (double)s->total_steps);
+    long start = s->total_steps - decay;
+    return start < s->warmup_steps ? s->warmup_steps : start;
 }
 
 double muon_schedule_multiplier(const muon_schedule *s, long step)
@@ -64,14 +94,15 @@ double muon_schedule_multiplier(const muon_schedule *s, long step)
         return lo + (1.0 - lo) * 0.5 * (1.0 + cos(M_PI * t));
     }
     case MUON_SCHED_WSD: {
-        long decay = (long)ceil(s->decay_frac * (double)s->total_steps);
-        long start = s->total_steps - decay;
-        if (start < s->warmup_steps)
-            start = s->warmup_steps;
+        long start = muon_schedule_decay_start(s);
         if (step < start)
             return 1.0;
         long span = s->total_steps - start;
         double t = span > 1 ? (double)(step - start) / (double)(span - 1) : 1.0;
+        /* Xmodel-2.5's shape falls fast at first and flattens towards the
+         * end; both reach min_ratio at the last step */
+        if (s->decay_shape == MUON_DECAY_XMODEL)
+            return lo + (2.0 * pow(0.5, t) - 1.0) * (1.0 - lo);
         return 1.0 - (1.0 - lo) * t;
     }
     default:

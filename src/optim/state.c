@@ -363,7 +363,7 @@ static muon_status walk(muon_opt *opt, const unsigned char *buf, size_t len, uin
 
 static const char *algo_name(uint32_t a)
 {
-    return a == MUON_ALGO_MUON ? "muon" : a == MUON_ALGO_ADAMW ? "adamw" : "unknown";
+    return a < MUON_ALGO_COUNT ? muon_algo_name((muon_algo)a) : "unknown";
 }
 
 muon_status muon_opt_load_buffer(muon_opt *opt, const void *buf, size_t len)

@@ -53,23 +53,37 @@ static void run_one(const muon_opt *opt, muon__param *p, const step_lrs *lrs, in
      * makes N non-finite, which muon_orthogonalize refuses
      * (MUON_ERR_NONFINITE) before anything is written, in the pass over N
      * it makes anyway. */
-    if (p->rule != MUON__RULE_MUON && !muon__all_finite(p->g, p->n)) {
+    int ortho = muon__orthogonalizes_now(opt, p);
+    if (!ortho && !muon__all_finite(p->g, p->n)) {
         finish(p, MUON_ERR_NONFINITE);
         return;
     }
-    muon_status s = MUON_ERR_UNSUPPORTED;
-    switch (p->rule) {
-    case MUON__RULE_MUON:
+    muon_status s = MUON_OK;
+    if (ortho) {
         s = muon__muon_update(opt, p, lrs->muon_lr, threads, work, work_bytes);
-        break;
-    case MUON__RULE_ADAMW: {
+        finish(p, s);
+        return;
+    }
+    switch (p->rule) {
+    case MUON__RULE_ADAMW:
+    case MUON__RULE_ADAMW_MUON: { /* before its switch */
         muon__adamw_coef c;
         muon__adamw_coef_init(&opt->cfg, p->steps + 1, lrs->adam_lr, &c);
         muon__adamw_range(&c, p, 0, p->n);
-        s = MUON_OK;
         break;
     }
+    case MUON__RULE_SGDM:
+        muon__sgdm_range(opt, p, lrs->muon_lr, 0, p->n);
+        break;
+    case MUON__RULE_SIGN:
+        muon__sign_range(opt, p, lrs->muon_lr, 0, p->n);
+        break;
+    case MUON__RULE_SCALE:
+    case MUON__RULE_SCALE_MOM:
+        muon__scale_update(opt, p, lrs->muon_lr);
+        break;
     default:
+        s = MUON_ERR_UNSUPPORTED;
         break;
     }
     finish(p, s);
@@ -99,6 +113,19 @@ static void run_wide(const muon_opt *opt, muon__param *p, const step_lrs *lrs)
             size_t lo = (size_t)c * WIDE_CHUNK;
             size_t hi = lo + WIDE_CHUNK < p->n ? lo + WIDE_CHUNK : p->n;
             muon__adamw_range(&coef, p, lo, hi);
+        }
+        finish(p, MUON_OK);
+        break;
+    }
+    case MUON__RULE_SGDM:
+    case MUON__RULE_SIGN: {
+        void (*range)(const muon_opt *, muon__param *, double, size_t, size_t) =
+            p->rule == MUON__RULE_SGDM ? muon__sgdm_range : muon__sign_range;
+#pragma omp parallel for schedule(static) num_threads(T)
+        for (long c = 0; c < chunks; c++) {
+            size_t lo = (size_t)c * WIDE_CHUNK;
+            size_t hi = lo + WIDE_CHUNK < p->n ? lo + WIDE_CHUNK : p->n;
+            range(opt, p, lrs->muon_lr, lo, hi);
         }
         finish(p, MUON_OK);
         break;

@@ -1,4 +1,4 @@
-/* coeffs.c - the coefficient sets of the Newton-Schulz family (ALGORITHMS.md
+/* coeffs.c - the coefficient sets of the Newton-Schulz family (docs/algorithms.md
  * 1a), their names, and the configuration: defaults, parsing, validation.
  * Every step is handed to the kernels as a polynomial in A = X X^T. */
 #include <math.h>

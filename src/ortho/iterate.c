@@ -1,4 +1,4 @@
-/* iterate.c - Newton-Schulz (ALGORITHMS.md 1a) and Gram Newton-Schulz (1b)
+/* iterate.c - Newton-Schulz (docs/algorithms.md 1a) and Gram Newton-Schulz (1b)
  * on an already normalized X0, in the wide view (see kernels.c).
  *
  * NS step: A = X X^T (SYRK), S = p_t(A) (one SYRK for degree 2, plus one

@@ -1,6 +1,6 @@
 /* ortho.c - muon_orthogonalize, the one entry point of the kernels: checks,
  * workspace layout, the common prologue (Frobenius normalization or AOL,
- * ALGORITHMS.md 1 and 1d) and dispatch to NS, Gram NS or the exact polar
+ * docs/algorithms.md 1 and 1d) and dispatch to NS, Gram NS or the exact polar
  * factor. Nothing is written to `out` before every check has passed, and
  * nothing is allocated when the caller gives a workspace.
  *

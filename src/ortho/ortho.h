@@ -125,6 +125,13 @@ int muon__iter_x_products(const muon_ortho_config *cfg);
  * untouched then). */
 muon_status muon__svd_polar(const float *in, float *out, long rows, long cols, float *work);
 size_t muon__svd_work_floats(long rows, long cols);
+/* U f(S) V^T over the top min(k_top, rank) singular triplets, with
+ * f(s) = 1 when power is 0 (Fanion-k; the polar factor for k_top >= rank)
+ * and otherwise f(s_i) = (s_i / s_1)^power rescaled so that the result's
+ * Frobenius norm is sqrt of the triplets kept (spectrum shaping). Same
+ * workspace and failures as muon__svd_polar. */
+muon_status muon__svd_shaped(const float *in, float *out, long rows, long cols, float *work,
+                             long k_top, double power);
 double muon__svd_flops(long rows, long cols);
 
 #endif

@@ -1,4 +1,4 @@
-/* polar.c - the exact polar factor U V^T via LAPACK's sgesdd (ALGORITHMS.md
+/* polar.c - the exact polar factor U V^T via LAPACK's sgesdd (docs/algorithms.md
  * 1c), and the orthogonality error max |s_i - 1| via dgesdd.
  *
  * A row-major rows x cols matrix is, read column-major, its transpose; the
@@ -7,6 +7,7 @@
  * no transposed copies, and LAPACKE's _work entry points then allocate
  * nothing (the row-major ones transpose into temporaries). */
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,12 @@ size_t muon__svd_work_floats(long rows, long cols)
 
 muon_status muon__svd_polar(const float *in, float *out, long rows, long cols, float *work)
 {
+    return muon__svd_shaped(in, out, rows, cols, work, LONG_MAX, 0.0);
+}
+
+muon_status muon__svd_shaped(const float *in, float *out, long rows, long cols, float *work,
+                             long k_top, double power)
+{
     long M = cols, N = rows; /* the column-major view */
     long k = M < N ? M : N;
     size_t ks = (size_t)k;
@@ -75,9 +82,24 @@ muon_status muon__svd_polar(const float *in, float *out, long rows, long cols, f
     long r = 0;
     while (r < k && s[r] > tol)
         r++;
+    if (r > k_top)
+        r = k_top;
     if (r == 0) {
         memset(out, 0, (size_t)rows * (size_t)cols * sizeof(float));
         return MUON_OK;
+    }
+    if (power != 0.0) {
+        /* s^p, scaled so the result has the Frobenius norm sqrt(r) of U V^T:
+         * one learning rate serves every p */
+        double sum = 0;
+        for (long i = 0; i < r; i++)
+            sum += pow((double)s[i] / (double)s[0], 2.0 * power);
+        double norm = sqrt((double)r / sum);
+        for (long i = 0; i < r; i++) {
+            float f = (float)(pow((double)s[i] / (double)s[0], power) * norm);
+            for (long j = 0; j < M; j++)
+                u[i * M + j] *= f;
+        }
     }
     cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)r, 1.0f, u,
                 (int)M, vt, (int)k, 0.0f, out, (int)M);

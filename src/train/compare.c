@@ -303,15 +303,17 @@ static int write_outputs(const compare_config *c, side *aw, side *mu, char *err,
     n += snprintf(md + n, cap - (size_t)n,
                   "# AdamW vs Muon\n\n"
                   "Data `%s`; model %d layers, width %d, %d heads, context %d, vocabulary %d; "
-                  "batch %d; %ld steps, %s schedule (warmup %ld); weight decay %g; final runs "
-                  "with seeds %llu..%llu.\n\n"
+                  "batch %d; %ld steps, %s schedule (warmup %ld); weight decay %g on Muon's "
+                  "matrices and %g on the AdamW group (AdamW alone: %g); final runs with seeds "
+                  "%llu..%llu.\n\n"
                   "| optimizer | lr | final val loss (seed %llu) | over %d seeds: mean (min - max) "
                   "| steps to AdamW's final val loss (seed %llu) | "
                   "tokens/s | optimizer state | wall time |\n|---|---|---|---|---|---|---|---|\n",
                   b->data, b->model.layers, b->model.dim, b->model.heads, b->model.context,
                   aw->res.n_params ? b->model.vocab : 0, b->batch, steps,
                   muon_schedule_name(b->schedule), b->warmup, b->weight_decay,
-                  (unsigned long long)b->seed, (unsigned long long)b->seed + (unsigned)c->seeds - 1,
+                  b->adam_weight_decay, b->weight_decay, (unsigned long long)b->seed,
+                  (unsigned long long)b->seed + (unsigned)c->seeds - 1,
                   (unsigned long long)b->seed, c->seeds, (unsigned long long)b->seed);
     side *sides[2] = {aw, mu};
     for (int i = 0; i < 2; i++) {

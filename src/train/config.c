@@ -8,6 +8,7 @@
 
 #include <cJSON.h>
 
+#include "train/family.h"
 #include "train/train.h"
 
 train_config train_config_default(void)
@@ -40,6 +41,15 @@ train_config train_config_default(void)
     c.keep_checkpoints = 3;
     c.nonfinite_abort = 0;
     c.max_skips = 10;
+    muon_opt_config oc = muon_opt_config_default();
+    c.adam_weight_decay = c.weight_decay;
+    c.scale = oc.scale;
+    c.nesterov = oc.nesterov;
+    c.spectrum_power = oc.spectrum_power;
+    c.fanion_alpha = oc.fanion_alpha;
+    c.sign_scale = oc.sign_scale;
+    c.fanion_k = oc.fanion_k;
+    c.decay_shape = MUON_DECAY_LINEAR;
     return c;
 }
 
@@ -58,8 +68,9 @@ int train_config_validate(const train_config *c, char *err, size_t errcap)
         why = "--stop-at must be between 1 and --steps";
     else if (!(c->lr > 0 && isfinite(c->lr)) || !(c->adam_lr > 0 && isfinite(c->adam_lr)))
         why = "learning rates must be positive and finite";
-    else if (!(c->weight_decay >= 0 && isfinite(c->weight_decay)))
-        why = "--weight-decay must be >= 0";
+    else if (!(c->weight_decay >= 0 && isfinite(c->weight_decay)) ||
+             !(c->adam_weight_decay >= 0 && isfinite(c->adam_weight_decay)))
+        why = "--weight-decay and --adam-weight-decay must be >= 0";
     else if (!(c->momentum >= 0 && c->momentum < 1))
         why = "--momentum must be in [0, 1)";
     else if (c->warmup < 0 || c->warmup > c->steps)
@@ -83,6 +94,13 @@ int train_config_validate(const train_config *c, char *err, size_t errcap)
               "--dim divisible by --heads, and --dim/--heads even";
     if (!why && muon_ortho_config_validate(&c->ortho) != MUON_OK)
         why = "orthogonalization options invalid";
+    if (!why && c->optim == MUON_ALGO_ADAMW_MUON && c->schedule != MUON_SCHED_WSD)
+        why = "--optim adamw-muon switches to Muon where wsd's decay starts: it needs "
+              "--schedule wsd";
+    muon_opt_config oc = train_opt_config(c);
+    if (!why && muon_opt_config_validate(&oc) != MUON_OK)
+        why = "optimizer options invalid (--scale, --spectrum-power in [0, 8], --fanion-k >= 1, "
+              "--fanion-alpha in [0, 1], --sign-scale >= 0)";
     if (why) {
         snprintf(err, errcap, "%s", why);
         return -1;
@@ -103,7 +121,7 @@ char *train_config_to_json(const train_config *c)
     cJSON_AddNumberToObject(o, "dim", c->model.dim);
     cJSON_AddNumberToObject(o, "heads", c->model.heads);
     cJSON_AddNumberToObject(o, "batch", c->batch);
-    cJSON_AddStringToObject(o, "optim", c->optim == MUON_ALGO_ADAMW ? "adamw" : "muon");
+    cJSON_AddStringToObject(o, "optim", muon_algo_name(c->optim));
     cJSON_AddNumberToObject(o, "lr", c->lr);
     cJSON_AddNumberToObject(o, "adam_lr", c->adam_lr);
     cJSON_AddNumberToObject(o, "weight_decay", c->weight_decay);
@@ -130,6 +148,7 @@ char *train_config_to_json(const train_config *c)
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
     cJSON_AddStringToObject(o, "seed", seed);
+    train_family_to_json(c, o);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -188,9 +207,10 @@ int train_config_from_json(const char *json, size_t len, train_config *out, char
         bad = "bpe_dir";
     if (!bad && (get_str(o, "tokenizer", tok, sizeof tok) || tok_kind_parse(tok, &c.tokenizer)))
         bad = "tokenizer";
-    if (!bad && (get_str(o, "optim", optim, sizeof optim) ||
-                 (strcmp(optim, "muon") && strcmp(optim, "adamw"))))
+    if (!bad && (get_str(o, "optim", optim, sizeof optim) || muon_algo_parse(optim, &c.optim)))
         bad = "optim";
+    if (!bad)
+        bad = train_family_from_json(o, &c);
     if (!bad && (get_str(o, "ortho_method", method, sizeof method) ||
                  muon_ortho_method_parse(method, &c.ortho.method)))
         bad = "ortho_method";
@@ -232,6 +252,8 @@ int train_config_from_json(const char *json, size_t len, train_config *out, char
     c.lr = v[6];
     c.adam_lr = v[7];
     c.weight_decay = v[8];
+    if (c.adam_weight_decay < 0) /* written when one decay served both groups */
+        c.adam_weight_decay = c.weight_decay;
     c.momentum = v[9];
     c.adam_beta1 = v[10];
     c.adam_beta2 = v[11];
@@ -241,7 +263,6 @@ int train_config_from_json(const char *json, size_t len, train_config *out, char
     c.steps = (long)v[15];
     c.eval_every = (long)v[16];
     c.eval_batches = (int)v[17];
-    c.optim = strcmp(optim, "adamw") ? MUON_ALGO_MUON : MUON_ALGO_ADAMW;
     c.seed = strtoull(seed, NULL, 10);
     *out = c;
     return 0;

@@ -74,17 +74,7 @@ static int make_dir(const char *path, char *err, size_t errcap)
 static int setup_optimizer(run_state *r, char *err, size_t errcap)
 {
     const train_config *c = &r->cfg;
-    muon_opt_config oc = muon_opt_config_default();
-    oc.algo = c->optim;
-    oc.lr = c->lr;
-    oc.adam_lr = c->optim == MUON_ALGO_ADAMW ? c->lr : c->adam_lr;
-    oc.weight_decay = c->weight_decay;
-    oc.adam_weight_decay = c->weight_decay;
-    oc.momentum = c->momentum;
-    oc.adam_beta1 = c->adam_beta1;
-    oc.adam_beta2 = c->adam_beta2;
-    oc.ortho = c->ortho;
-    oc.threads = c->threads;
+    muon_opt_config oc = train_opt_config(c);
     muon_status s = muon_opt_create(&oc, &r->opt);
     if (s != MUON_OK) {
         snprintf(err, errcap, "optimizer: %s", muon_strerror(s));
@@ -397,6 +387,7 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
     sched.total_steps = c->steps;
     sched.warmup_steps = c->warmup;
     sched.min_ratio = c->min_lr_ratio;
+    sched.decay_shape = c->decay_shape;
     long end = c->stop_at > 0 ? c->stop_at : c->steps;
     progress_meter pm;
     progress_begin(&pm, c->progress, c->label, r.start_step, end, c->steps);

@@ -55,6 +55,14 @@ typedef struct {
     long max_skips;            /* skipped steps allowed before the run ends */
     long nan_at[8];            /* test aid: poison the gradient at these steps */
     int n_nan_at;
+    /* the optimizer family's options (docs/algorithms.md); weight_decay
+     * above is the Muon group's (every param's for adamw and sgdm) */
+    double adam_weight_decay; /* the AdamW group's */
+    muon_scale_rule scale;
+    int nesterov;
+    double spectrum_power, fanion_alpha, sign_scale;
+    int fanion_k;
+    muon_decay_shape decay_shape; /* of wsd; adamw-muon switches where it starts */
 } train_config;
 
 /* Exit status of a run stopped by SIGINT/SIGTERM after writing its checkpoint. */
@@ -81,6 +89,10 @@ typedef struct {
 
 /* Defaults of `muon train` (and the per-run settings of `muon compare`). */
 train_config train_config_default(void);
+/* The default peak learning rate of an algorithm (train/family.c). */
+double train_default_lr(muon_algo a);
+/* The library's optimizer configuration for a training configuration. */
+muon_opt_config train_opt_config(const train_config *c);
 /* Check every field; 0, or -1 with a message naming the flag. */
 int train_config_validate(const train_config *c, char *err, size_t errcap);
 
