@@ -41,6 +41,9 @@ const cli_flag cli_train_flag_table[] = {
     {"adam-lr", "X", CLI_VALUE, "learning rate of the hybrid's AdamW group (default: --lr)"},
     {"stop-at", "K", CLI_VALUE, "stop after step K with a checkpoint, as an interruption"},
     {"resume", "CKPT", CLI_VALUE, "continue from a checkpoint.bin to --steps"},
+    {"dist", "MODE", CLI_VALUE, "under mpirun: ddp | zero1 | owner (docs/distributed.md)"},
+    {"dist-gather", "P", CLI_VALUE, "zero1: all-gather the Muon input in fp32 | bf16 (default fp32)"},
+    {"no-overlap", NULL, CLI_SWITCH, "--dist: wait for each collective (to measure the overlap)"},
 };
 const int cli_train_flag_count = (int)(sizeof cli_train_flag_table / sizeof cli_train_flag_table[0]);
 
@@ -167,6 +170,20 @@ int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_c
         if ((rc = cli_get_long(a, "stop-at", 0, 1, c.steps, &stop)))
             return rc;
         c.stop_at = stop;
+        if ((s = cli_get_str(a, "dist", NULL))) {
+            if (strcmp(s, "ddp") && strcmp(s, "zero1") && strcmp(s, "owner"))
+                return cli_usage_error(a, "--dist must be ddp, zero1 or owner, got '%s'", s);
+            snprintf(c.dist, sizeof c.dist, "%s", s);
+        }
+        if ((s = cli_get_str(a, "dist-gather", NULL))) {
+            if (strcmp(s, "fp32") && strcmp(s, "bf16"))
+                return cli_usage_error(a, "--dist-gather must be fp32 or bf16, got '%s'", s);
+            c.dist_bf16 = !strcmp(s, "bf16");
+        }
+        if (cli_count(a, "no-overlap"))
+            c.dist_overlap = 0;
+        if ((c.dist_bf16 || !c.dist_overlap) && !c.dist[0])
+            return cli_usage_error(a, "--dist-gather and --no-overlap need --dist");
     }
     if (c.warmup > c.steps)
         return cli_usage_error(a, "--warmup (%ld) must not exceed --steps (%ld)", c.warmup,

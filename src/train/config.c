@@ -34,6 +34,7 @@ train_config train_config_default(void)
     c.seed = 1;
     c.threads = 0;
     c.progress = TRAIN_PROGRESS_AUTO;
+    c.dist_overlap = 1;
     return c;
 }
 

@@ -16,6 +16,7 @@
 #include "io/crc32.h"
 #include "data/data.h"
 #include "train/metrics.h"
+#include "train/par.h"
 #include "train/train.h"
 
 typedef struct {
@@ -26,6 +27,10 @@ typedef struct {
     data_val val;
     gpt_model *model;
     muon_opt *opt;
+    /* --dist: this rank's optimizer and its slice [b_lo, b_lo + b_n) of
+     * every global batch */
+    train_par_opt *popt;
+    int dist, rank, size, b_lo, b_n;
     int32_t *inputs, *targets;
     uint32_t data_crc;
     long start_step;
@@ -84,6 +89,9 @@ static int setup_optimizer(run_state *r, char *err, size_t errcap)
     oc.adam_beta2 = c->adam_beta2;
     oc.ortho = c->ortho;
     oc.threads = c->threads;
+    if (r->dist)
+        return train_par_opt_create(&oc, c->dist, c->dist_overlap, c->dist_bf16, r->model,
+                                    &r->popt, err, errcap);
     muon_status s = muon_opt_create(&oc, &r->opt);
     if (s != MUON_OK) {
         snprintf(err, errcap, "optimizer: %s", muon_strerror(s));
@@ -188,7 +196,7 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
     }
     r->have_loader = 1;
     r->data_crc = tokens_crc(&r->ds.train);
-    muon_status s = gpt_create(&c->model, c->batch, &r->model);
+    muon_status s = gpt_create(&c->model, r->b_n, &r->model);
     if (s == MUON_OK) /* the model's products follow the optimizer's precision */
         s = gpt_set_precision(r->model, c->ortho.precision);
     if (s != MUON_OK) {
@@ -217,9 +225,11 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
         }
         data_loader_state ds;
         memcpy(&ds, ck.data_state, sizeof ds);
-        if ((s = muon_opt_load_buffer(r->opt, ck.opt_state, ck.opt_state_len)) != MUON_OK) {
+        s = r->dist ? train_par_opt_load(r->popt, ck.opt_state, ck.opt_state_len)
+                    : muon_opt_load_buffer(r->opt, ck.opt_state, ck.opt_state_len);
+        if (s != MUON_OK) {
             snprintf(err, errcap, "checkpoint %s: optimizer state: %s", resume,
-                     muon_opt_error(r->opt));
+                     r->dist ? train_par_opt_error(r->popt) : muon_opt_error(r->opt));
             goto fail;
         }
         if (data_loader_state_set(&r->loader, &ds, derr)) {
@@ -242,6 +252,7 @@ static void teardown(run_state *r)
     free(r->inputs);
     free(r->targets);
     muon_opt_free(r->opt);
+    train_par_opt_free(r->popt);
     gpt_free(r->model);
     if (r->have_loader)
         data_loader_free(&r->loader);
@@ -251,15 +262,39 @@ static void teardown(run_state *r)
         tok_free(&r->tok);
 }
 
+/* The mean loss of this rank's slice of the batch in r->inputs, weighted
+ * by the slice's share of the batch, so the ranks' values sum to the
+ * batch's mean loss. */
+static double slice_loss(run_state *r)
+{
+    const train_config *c = &r->cfg;
+    size_t off = (size_t)r->b_lo * (size_t)c->model.context;
+    float loss = gpt_forward(r->model, r->inputs + off, r->targets + off, r->b_n, c->model.context);
+    return r->dist ? (double)loss * r->b_n / c->batch : (double)loss;
+}
+
 static double evaluate(run_state *r)
 {
     double sum = 0;
-    const train_config *c = &r->cfg;
     for (int b = 0; b < r->val.n_batches; b++) {
         data_val_batch(&r->val, b, r->inputs, r->targets);
-        sum += gpt_forward(r->model, r->inputs, r->targets, c->batch, c->model.context);
+        sum += slice_loss(r);
     }
+    if (r->dist)
+        train_par_sum(&sum, 1);
     return sum / r->val.n_batches;
+}
+
+/* The gradient of the batch's mean loss is the sum over ranks of each
+ * slice's mean-loss gradient times the slice's share. */
+static void scale_grads(run_state *r)
+{
+    if (!r->dist || r->b_n == r->cfg.batch)
+        return;
+    const float share = (float)((double)r->b_n / r->cfg.batch);
+    float *g = gpt_grads(r->model);
+    for (size_t i = 0, n = gpt_num_params(r->model); i < n; i++)
+        g[i] *= share;
 }
 
 static int save_checkpoint(run_state *r, long step, double wall, char *err, size_t errcap)
@@ -275,6 +310,21 @@ static int save_checkpoint(run_state *r, long step, double wall, char *err, size
     memcpy(ck.data_state, &ds, sizeof ds);
     ck.params = gpt_params(r->model);
     ck.n_params = gpt_num_params(r->model);
+    if (r->dist) {
+        /* collective: every rank sends its part, rank 0 writes */
+        muon_status s = train_par_opt_save(r->popt, &ck.opt_state, &ck.opt_state_len);
+        int rc = 0;
+        if (s != MUON_OK) {
+            snprintf(err, errcap, "optimizer state: %s", train_par_opt_error(r->popt));
+            rc = -1;
+        } else if (r->rank == 0) {
+            char path[TRAIN_PATH_MAX + 32];
+            snprintf(path, sizeof path, "%s/checkpoint.bin", r->cfg.out_dir);
+            rc = train_ckpt_save(path, &ck, err, errcap);
+        }
+        free(ck.opt_state);
+        return rc;
+    }
     if (muon_opt_serialized_size(r->opt, &ck.opt_state_len) != MUON_OK ||
         !(ck.opt_state = malloc(ck.opt_state_len))) {
         snprintf(err, errcap, "out of memory saving the optimizer state");
@@ -317,6 +367,77 @@ static void record_eval(train_result *res, long step, double loss, double wall)
     res->n_evals = n + 1;
 }
 
+/* --dist: the process group, this rank's slice of the batch and its
+ * thread count. 0, or 2 with a message (the same on every rank). */
+static int dist_begin(run_state *r, char *err, size_t errcap)
+{
+    train_config *c = &r->cfg;
+    r->dist = c->dist[0] != 0;
+    r->size = 1;
+    r->b_n = c->batch;
+    if (!r->dist)
+        return 0;
+    if (!train_par_available()) {
+        snprintf(err, errcap, "--dist needs muon built with Open MPI (libopenmpi-dev); this "
+                              "build has none");
+        return 2;
+    }
+    if (train_par_mode_valid(c->dist)) {
+        snprintf(err, errcap, "--dist must be ddp, zero1 or owner, got '%s'", c->dist);
+        return 2;
+    }
+    r->rank = train_par_rank();
+    r->size = train_par_size();
+    if (c->batch < r->size) {
+        snprintf(err, errcap, "--batch (%d) must be at least the number of ranks (%d): every "
+                              "rank trains on a slice of each batch", c->batch, r->size);
+        return 2;
+    }
+    int q = c->batch / r->size, extra = c->batch % r->size;
+    r->b_n = q + (r->rank < extra);
+    r->b_lo = r->rank * q + (r->rank < extra ? r->rank : extra);
+    if (c->threads == 0)
+        c->threads = train_par_default_threads(omp_get_num_procs());
+    if (r->rank != 0)
+        c->progress = TRAIN_PROGRESS_QUIET;
+    return 0;
+}
+
+/* --dist: every rank ends with the worst rc; a message is kept by rank 0,
+ * or by the ranks that failed when rank 0 did not, each naming itself. */
+static int dist_agree(const run_state *r, int rc, char *err, size_t errcap)
+{
+    if (!r->dist)
+        return rc;
+    int rc0 = 0, all = train_par_agree(rc, &rc0);
+    if (all == 0)
+        return 0;
+    if (rc == 0 || (r->rank != 0 && rc0 != 0))
+        err[0] = 0;
+    else if (r->rank != 0) {
+        char tmp[TRAIN_ERR_LEN];
+        snprintf(tmp, sizeof tmp, "%s", err);
+        snprintf(err, errcap, "rank %d: %s", r->rank, tmp);
+    }
+    return all;
+}
+
+/* One training step: the loss of the global batch (summed over the ranks
+ * before anyone steps, so every rank agrees on divergence), the backward
+ * pass and the optimizer. */
+static muon_status train_step(run_state *r, double mult, double *loss)
+{
+    gpt_zero_grad(r->model);
+    *loss = slice_loss(r);
+    if (r->dist)
+        train_par_sum(loss, 1);
+    if (!isfinite(*loss))
+        return MUON_OK;
+    gpt_backward(r->model);
+    scale_grads(r);
+    return r->dist ? train_par_opt_step(r->popt, mult) : muon_opt_step(r->opt, mult);
+}
+
 int train_run(const train_config *cfg, const char *resume, train_result *res, char *err,
               size_t errcap)
 {
@@ -327,19 +448,23 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
         memset(res, 0, sizeof *res);
     if (train_config_validate(&r.cfg, err, errcap))
         return 2;
+    int rc = dist_begin(&r, err, errcap);
+    if (rc)
+        return rc;
     int threads = r.cfg.threads > 0 ? r.cfg.threads : omp_get_num_procs();
     omp_set_num_threads(threads);
     muon_set_blas_threads(threads);
-    int rc = setup(&r, resume, err, errcap);
-    if (rc) {
+    rc = setup(&r, resume, err, errcap);
+    const train_config *c = &r.cfg;
+    /* only rank 0 writes files */
+    if (rc == 0 && r.rank == 0 &&
+        (make_dir(c->out_dir, err, errcap) ||
+         metrics_open(&r.log, c->out_dir, r.start_step, err, errcap)))
+        rc = 1;
+    if ((rc = dist_agree(&r, rc, err, errcap))) {
+        metrics_close(&r.log);
         teardown(&r);
         return rc;
-    }
-    const train_config *c = &r.cfg;
-    if (make_dir(c->out_dir, err, errcap) ||
-        metrics_open(&r.log, c->out_dir, r.start_step, err, errcap)) {
-        teardown(&r);
-        return 1;
     }
     muon_schedule sched = muon_schedule_default();
     sched.kind = c->schedule;
@@ -353,22 +478,22 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
     double last_loss = NAN;
     long train_tokens = 0;
     const long tokens_per_step = (long)c->batch * c->model.context;
-    rc = 0;
     for (long step = r.start_step + 1; step <= end; step++) {
         double mult = muon_schedule_multiplier(&sched, step - 1);
-        double t0 = now_s();
+        double t0 = now_s(), loss;
         data_loader_next(&r.loader, r.inputs, r.targets);
-        gpt_zero_grad(r.model);
-        float loss = gpt_forward(r.model, r.inputs, r.targets, c->batch, c->model.context);
-        muon_status s = MUON_OK;
-        if (isfinite(loss)) {
-            gpt_backward(r.model);
-            s = muon_opt_step(r.opt, mult);
-        }
+        muon_status s = train_step(&r, mult, &loss);
         double dt = now_s() - t0;
+        if (s == MUON_ERR_IO && r.dist) {
+            /* a collective failed: the group cannot go on */
+            fprintf(stderr, "muon train: rank %d: %s\n", r.rank, train_par_opt_error(r.popt));
+            train_par_abort(1);
+        }
         if (!isfinite(loss) || s != MUON_OK) {
             snprintf(err, errcap, "training diverged at step %ld: %s", step,
-                     !isfinite(loss) ? "the loss is not finite" : muon_opt_error(r.opt));
+                     !isfinite(loss) ? "the loss is not finite"
+                     : r.dist        ? train_par_opt_error(r.popt)
+                                     : muon_opt_error(r.opt));
             if (res)
                 res->diverged = 1;
             rc = 1;
@@ -386,7 +511,14 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
             record_eval(res, step, val, now_s() - t_begin);
         }
         double lr_now = c->lr * mult;
-        metrics_write(&r.log, step, loss, lr_now, (double)tokens_per_step / dt, val);
+        metrics_comm mc = {0, 0, 0};
+        if (r.dist) {
+            double comm_s;
+            train_par_opt_stats(r.popt, &mc.opt_state_bytes, &mc.comm_bytes, &comm_s);
+            mc.comm_ms = comm_s * 1e3;
+        }
+        metrics_write(&r.log, step, loss, lr_now, (double)tokens_per_step / dt, val,
+                      r.dist ? &mc : NULL);
         /* the ETA divides by the steps of this process, so its time only */
         progress_update(&pm, step, loss, val, (double)tokens_per_step / dt,
                         now_s() - t_begin - r.wall_offset);
@@ -396,7 +528,8 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
     double wall = now_s() - t_begin;
     if (rc == 0 && save_checkpoint(&r, end, wall, err, errcap))
         rc = 1;
-    if (rc == 0)
+    rc = dist_agree(&r, rc, err, errcap);
+    if (rc == 0 && r.rank == 0)
         metrics_plot(c->out_dir, err, errcap); /* a plot failure is not fatal */
     if (res) {
         res->steps_done = end;
@@ -406,7 +539,12 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
         res->wall_s = wall;
         res->n_params = gpt_num_params(r.model);
         res->param_bytes = res->grad_bytes = res->n_params * sizeof(float);
-        res->opt_state_bytes = muon_opt_state_bytes(r.opt);
+        if (r.dist) {
+            size_t cb;
+            double cs;
+            train_par_opt_stats(r.popt, &res->opt_state_bytes, &cb, &cs);
+        } else
+            res->opt_state_bytes = muon_opt_state_bytes(r.opt);
         res->act_bytes = gpt_activation_bytes(r.model);
     }
     teardown(&r);

@@ -45,6 +45,11 @@ typedef struct {
     int threads;
     train_progress progress;
     char label[64]; /* prefix for progress lines (compare uses "muon lr=...") */
+    /* data-parallel over MPI (train/par.h); not part of a checkpoint, so a
+     * run may resume with another mode or rank count */
+    char dist[16];    /* "" one process, else "ddp" | "zero1" | "owner" */
+    int dist_overlap; /* 1: communication overlaps computation */
+    int dist_bf16;    /* zero1: all-gather the orthogonalization input in bf16 */
 } train_config;
 
 /* What a run reports: the validation curve and its cost. */
