@@ -499,3 +499,106 @@ TEST(dist_many_hosts_over_network_namespaces)
     free(left);
     ASSERT_EQ_INT(n_left, 0);
 }
+
+/* The JSON lines of a command's output that carry "bench": name. */
+static int json_lines(const char *out, const char *bench, cJSON **rows, int cap)
+{
+    int n = 0;
+    for (const char *p = out; p && *p && n < cap;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        cJSON *o = cJSON_ParseWithLength(p, len);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "bench");
+        if (cJSON_IsString(b) && !strcmp(b->valuestring, bench))
+            rows[n++] = o;
+        else
+            cJSON_Delete(o);
+        p = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+static double num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+TEST(dist_bench_plan_equals_what_the_ranks_measure)
+{
+    const char *why = no_mpi();
+    if (why)
+        SKIP(why);
+    const char *d = tu_tmpdir();
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s '%s' bench dist --dim 32 --layers 2 --ranks 3 --repeats 2 --json",
+             mpirun(3), bin("muon"));
+    ASSERT_EQ_INT(sh(d, cmd, 0, &out), 0);
+    cJSON *rows[8];
+    int n = json_lines(out, "dist", rows, 8);
+    free(out);
+    ASSERT_EQ_INT(n, 3);
+    int good = 1;
+    for (int i = 0; i < n; i++) {
+        const char *mode = cJSON_GetObjectItemCaseSensitive(rows[i], "mode")->valuestring;
+        double st = num(rows[i], "state_bytes"), mst = num(rows[i], "measured_state_bytes");
+        double cb = num(rows[i], "comm_bytes"), mcb = num(rows[i], "measured_comm_bytes");
+        printf("    %s: state %g / %g measured, comm %g / %g measured\n", mode, st, mst, cb, mcb);
+        if (strcmp(mode, "owner"))
+            good = good && st == mst && cb == mcb;
+        else /* the plan gives the most loaded rank's state */
+            good = good && mst <= st && cb == mcb;
+    }
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(rows[i]);
+    ASSERT(good);
+}
+
+/* Moonlight's claims through the plan at its own shapes: ZERO1 with a bf16
+ * gather keeps about half of ZeRO-1 AdamW's state (1 buffer instead of 2
+ * for the matrices; the embedding, head and norms keep AdamW's 2) and
+ * sends 1 to 1.25 times its bytes (4 + 2 + 4 against 4 + 4 per matrix
+ * element, 8 against 8 for the rest). */
+TEST(dist_bench_moonlight_plan_matches_the_papers_ratios)
+{
+    const char *d = tu_tmpdir();
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' bench dist --model moonlight-16b-a3b --ranks 64 --gather bf16 "
+             "--json --no-measure", bin("muon"));
+    ASSERT_EQ_INT(sh(d, cmd, 0, &out), 0);
+    cJSON *rows[8];
+    int n = json_lines(out, "dist", rows, 8);
+    free(out);
+    ASSERT_EQ_INT(n, 3);
+    const cJSON *z = rows[1];
+    double state = num(z, "state_bytes") / num(z, "zero1_adamw_state_bytes");
+    double comm = num(z, "comm_bytes") / num(z, "zero1_adamw_comm_bytes");
+    printf("    zero1/ZeRO-1 AdamW: state %.3f, comm %.3f\n", state, comm);
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(rows[i]);
+    ASSERT(state > 0.5 && state < 0.55);
+    ASSERT(comm >= 1.0 && comm <= 1.25);
+}
+
+TEST(dist_bench_collectives_reports_every_op_and_size)
+{
+    const char *why = no_mpi();
+    if (why)
+        SKIP(why);
+    const char *d = tu_tmpdir();
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s '%s' bench collectives --max-bytes 8192 --repeats 3 --json",
+             mpirun(2), bin("muon"));
+    ASSERT_EQ_INT(sh(d, cmd, 0, &out), 0);
+    cJSON *rows[32];
+    int n = json_lines(out, "collectives", rows, 32);
+    free(out);
+    int good = n == 16;
+    for (int i = 0; i < n; i++) {
+        good = good && num(rows[i], "time_us") > 0 && num(rows[i], "busbw_gbs") > 0 &&
+               num(rows[i], "ranks") == 2;
+        cJSON_Delete(rows[i]);
+    }
+    ASSERT_EQ_INT(n, 16);
+    ASSERT(good);
+}

@@ -389,8 +389,12 @@ static int dist_begin(run_state *r, char *err, size_t errcap)
     r->rank = train_par_rank();
     r->size = train_par_size();
     if (c->batch < r->size) {
-        snprintf(err, errcap, "--batch (%d) must be at least the number of ranks (%d): every "
-                              "rank trains on a slice of each batch", c->batch, r->size);
+        /* every rank finds this; rank 0 says it */
+        if (r->rank == 0)
+            snprintf(err, errcap, "--batch (%d) must be at least the number of ranks (%d): every "
+                                  "rank trains on a slice of each batch", c->batch, r->size);
+        else
+            err[0] = 0;
         return 2;
     }
     int q = c->batch / r->size, extra = c->batch % r->size;
