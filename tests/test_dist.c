@@ -233,6 +233,17 @@ static int last_comm(const char *dir, double *state, double *comm, double *ms)
     return good ? lines : -1;
 }
 
+/* A fresh directory with the corpus and the one-process reference run of
+ * batch B in dir/one; NULL when that failed (message printed). */
+static int reference(const char *d, int B);
+static const char *prepared(int B)
+{
+    const char *d = tu_tmpdir();
+    if (write_corpus(d) != 0 || reference(d, B) != 0)
+        return NULL;
+    return d;
+}
+
 TEST(dist_library_matches_one_process_bit_for_bit)
 {
     const char *why = no_mpi();
@@ -321,10 +332,9 @@ TEST(dist_resume_on_other_rank_counts)
     const char *why = no_mpi();
     if (why)
         SKIP(why);
-    const char *d = tu_tmpdir();
-    ASSERT(write_corpus(d) == 0);
     const int B = 6;
-    ASSERT_EQ_INT(reference(d, B), 0);
+    const char *d = prepared(B);
+    ASSERT(d != NULL);
     char cmd[2048];
     /* 2 ranks stop at step 10 ... */
     snprintf(cmd, sizeof cmd, "%s '%s' train --data text.txt --out two %s --batch %d --dist zero1 "
@@ -366,9 +376,8 @@ TEST(dist_bad_input_is_refused_and_touches_nothing)
     const char *why = no_mpi();
     if (why)
         SKIP(why);
-    const char *d = tu_tmpdir();
-    ASSERT(write_corpus(d) == 0);
-    ASSERT_EQ_INT(reference(d, 4), 0);
+    const char *d = prepared(4);
+    ASSERT(d != NULL);
     char *before = listing(d), cmd[2048], *out = NULL;
     /* more ranks than sequences in a batch */
     snprintf(cmd, sizeof cmd, "%s '%s' train --data text.txt --out one %s --batch 2 --dist zero1",
@@ -464,10 +473,9 @@ TEST(dist_many_hosts_over_network_namespaces)
     const char *why = no_mpi();
     if (why)
         SKIP(why);
-    const char *d = tu_tmpdir();
-    ASSERT(write_corpus(d) == 0);
     const int B = 6;
-    ASSERT_EQ_INT(reference(d, B), 0);
+    const char *d = prepared(B);
+    ASSERT(d != NULL);
     char cmd[3 * PATH_MAX], tests[PATH_MAX];
     if (!realpath("tests", tests))
         SKIP("tests/ not found from the working directory");
@@ -518,6 +526,18 @@ static int json_lines(const char *out, const char *bench, cJSON **rows, int cap)
     return n;
 }
 
+/* Run `muon bench ARGS` (under mpirun with P ranks when P > 0) in a fresh
+ * directory; its JSON rows of that bench, or -1 when it failed. */
+static int bench_rows(int P, const char *args, const char *bench, cJSON **rows, int cap)
+{
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s '%s' bench %s", P > 0 ? mpirun(P) : "", bin("muon"), args);
+    int rc = sh(tu_tmpdir(), cmd, 0, &out);
+    int n = rc == 0 ? json_lines(out, bench, rows, cap) : -1;
+    free(out);
+    return n;
+}
+
 static double num(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -529,14 +549,8 @@ TEST(dist_bench_plan_equals_what_the_ranks_measure)
     const char *why = no_mpi();
     if (why)
         SKIP(why);
-    const char *d = tu_tmpdir();
-    char cmd[2048], *out = NULL;
-    snprintf(cmd, sizeof cmd, "%s '%s' bench dist --dim 32 --layers 2 --ranks 3 --repeats 2 --json",
-             mpirun(3), bin("muon"));
-    ASSERT_EQ_INT(sh(d, cmd, 0, &out), 0);
     cJSON *rows[8];
-    int n = json_lines(out, "dist", rows, 8);
-    free(out);
+    int n = bench_rows(3, "dist --dim 32 --layers 2 --ranks 3 --repeats 2 --json", "dist", rows, 8);
     ASSERT_EQ_INT(n, 3);
     int good = 1;
     for (int i = 0; i < n; i++) {
@@ -561,14 +575,9 @@ TEST(dist_bench_plan_equals_what_the_ranks_measure)
  * element, 8 against 8 for the rest). */
 TEST(dist_bench_moonlight_plan_matches_the_papers_ratios)
 {
-    const char *d = tu_tmpdir();
-    char cmd[1024], *out = NULL;
-    snprintf(cmd, sizeof cmd, "'%s' bench dist --model moonlight-16b-a3b --ranks 64 --gather bf16 "
-             "--json --no-measure", bin("muon"));
-    ASSERT_EQ_INT(sh(d, cmd, 0, &out), 0);
     cJSON *rows[8];
-    int n = json_lines(out, "dist", rows, 8);
-    free(out);
+    int n = bench_rows(0, "dist --model moonlight-16b-a3b --ranks 64 --gather bf16 --json "
+                          "--no-measure", "dist", rows, 8);
     ASSERT_EQ_INT(n, 3);
     const cJSON *z = rows[1];
     double state = num(z, "state_bytes") / num(z, "zero1_adamw_state_bytes");
@@ -585,14 +594,9 @@ TEST(dist_bench_collectives_reports_every_op_and_size)
     const char *why = no_mpi();
     if (why)
         SKIP(why);
-    const char *d = tu_tmpdir();
-    char cmd[1024], *out = NULL;
-    snprintf(cmd, sizeof cmd, "%s '%s' bench collectives --max-bytes 8192 --repeats 3 --json",
-             mpirun(2), bin("muon"));
-    ASSERT_EQ_INT(sh(d, cmd, 0, &out), 0);
     cJSON *rows[32];
-    int n = json_lines(out, "collectives", rows, 32);
-    free(out);
+    int n = bench_rows(2, "collectives --max-bytes 8192 --repeats 3 --json", "collectives", rows,
+                       32);
     int good = n == 16;
     for (int i = 0; i < n; i++) {
         good = good && num(rows[i], "time_us") > 0 && num(rows[i], "busbw_gbs") > 0 &&

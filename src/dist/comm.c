@@ -72,6 +72,15 @@ void dist__count_bcast(muon_dist *d, size_t n, size_t elt, int root)
     add_bytes(d, (n - mine + (d->rank == root ? n - mine : 0)) * elt);
 }
 
+muon_status dist__posted(muon_dist *d, int mpi_rc, MPI_Request *r, const char *what)
+{
+    dist__mpi_leave(d);
+    muon_status s = dist__check(d, mpi_rc, what);
+    if (s != MUON_OK || d->overlap)
+        return s;
+    return dist__wait(d, r, what);
+}
+
 muon_status dist__wait(muon_dist *d, MPI_Request *r, const char *what)
 {
     if (*r == MPI_REQUEST_NULL)

@@ -86,6 +86,15 @@ void dist__count_allreduce(muon_dist *d, size_t n, size_t elt);
 void dist__count_reduce(muon_dist *d, size_t n, size_t elt, int root);
 void dist__count_bcast(muon_dist *d, size_t n, size_t elt, int root);
 
+/* Parameter i's request of a kind. */
+static inline MPI_Request *dist__req(muon_dist *d, int i, int kind)
+{
+    return &d->req[i * DIST__REQ_KINDS + kind];
+}
+/* After posting a non-blocking collective (the call opened with
+ * dist__mpi_enter): close the timing, check the status, and with overlap
+ * off wait for it at once. */
+muon_status dist__posted(muon_dist *d, int mpi_rc, MPI_Request *r, const char *what);
 /* Wait for one request (no-op for MPI_REQUEST_NULL); progress the others. */
 muon_status dist__wait(muon_dist *d, MPI_Request *r, const char *what);
 muon_status dist__waitall(muon_dist *d, const char *what);

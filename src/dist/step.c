@@ -82,6 +82,42 @@ static muon_status screen(muon_dist *d, int *n_bad)
     return MUON_OK;
 }
 
+/* Post every gradient's collective, in the same order on every rank:
+ * DDP an all-reduce, ZERO1 a reduce-scatter by blocks, OWNER a reduce to
+ * the owner. */
+static muon_status post_gradients(muon_dist *d)
+{
+    for (int i = 0; i < d->np; i++) {
+        dist__param *p = &d->p[i];
+        if (p->skip)
+            continue;
+        MPI_Request *r = dist__req(d, i, DIST__REQ_GRAD);
+        int rc;
+        const char *what;
+        if (d->mode == MUON_DIST_DDP) {
+            dist__count_allreduce(d, p->n, sizeof(float));
+            dist__mpi_enter(d);
+            rc = MPI_Iallreduce(p->g, p->gred, (int)p->n, MPI_FLOAT, MPI_SUM, d->comm, r);
+            what = "all-reduce of a gradient";
+        } else if (d->mode == MUON_DIST_ZERO1) {
+            dist__count_rs(d, p->n, sizeof(float));
+            dist__mpi_enter(d);
+            rc = MPI_Ireduce_scatter(p->g, p->gred, p->counts, MPI_FLOAT, MPI_SUM, d->comm, r);
+            what = "reduce-scatter of a gradient";
+        } else {
+            dist__count_reduce(d, p->n, sizeof(float), p->owner);
+            dist__mpi_enter(d);
+            rc = MPI_Ireduce(p->g, p->owner == d->rank ? p->gred : NULL, (int)p->n, MPI_FLOAT,
+                             MPI_SUM, p->owner, d->comm, r);
+            what = "reduce of a gradient";
+        }
+        muon_status s = dist__posted(d, rc, r, what);
+        if (s != MUON_OK)
+            return s;
+    }
+    return MUON_OK;
+}
+
 static muon_status report_skipped(muon_dist *d)
 {
     size_t len = (size_t)snprintf(d->err, sizeof d->err,
@@ -114,15 +150,18 @@ muon_status muon_dist_step(muon_dist *d, double lr_mult)
         return s;
     const double muon_lr = d->cfg.lr * lr_mult, adam_lr = d->cfg.adam_lr * lr_mult;
     int old = muon__blas_threads_push(d->threads);
-    switch (d->mode) {
+    s = post_gradients(d);
+    switch (s == MUON_OK ? d->mode : MUON_DIST_MODE_COUNT) {
     case MUON_DIST_DDP:
         s = dist__step_ddp(d, muon_lr, adam_lr);
         break;
     case MUON_DIST_ZERO1:
         s = dist__step_zero1(d, muon_lr, adam_lr);
         break;
-    default:
+    case MUON_DIST_OWNER:
         s = dist__step_owner(d, muon_lr, adam_lr);
+        break;
+    default:
         break;
     }
     muon__blas_threads_pop(old);

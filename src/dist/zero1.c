@@ -7,7 +7,7 @@
  *   6. all-gather of the parameter
  * AdamW parameters take steps 1, 5 (AdamW on the block) and 6.
  *
- * Overlap: every reduce-scatter is posted first; each parameter's gather
+ * Overlap: every reduce-scatter is posted first (step.c); each parameter's gather
  * is posted as soon as its block is ready, so one matrix's gather moves
  * while another is orthogonalized. Collectives go in the same order on
  * every rank because every rank runs the same loops. */
@@ -15,25 +15,17 @@
 
 #include "dist/dist.h"
 
-static MPI_Request *req(muon_dist *d, int i, int kind)
-{
-    return &d->req[i * DIST__REQ_KINDS + kind];
-}
-
 /* Post the in-place all-gather of buf (n elements of type t, `elt` bytes)
  * by p's blocks; with overlap off, wait for it. */
 static muon_status gather(muon_dist *d, dist__param *p, void *buf, MPI_Datatype t, size_t elt,
                           MPI_Request *r, const char *what)
 {
+    dist__count_rs(d, p->n, elt);
     dist__mpi_enter(d);
     int rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, p->counts, p->displs, t,
                              d->comm, r);
-    dist__mpi_leave(d);
-    dist__count_rs(d, p->n, elt);
-    muon_status s = dist__check(d, rc, what);
-    if (s != MUON_OK)
-        return s;
-    return d->overlap ? dist__progress(d) : dist__wait(d, r, what);
+    muon_status s = dist__posted(d, rc, r, what);
+    return s == MUON_OK && d->overlap ? dist__progress(d) : s;
 }
 
 static void widen_bf16(float *dst, const muon_bf16 *src, size_t n)
@@ -51,36 +43,21 @@ muon_status dist__step_zero1(muon_dist *d, double muon_lr, double adam_lr)
         dist__param *p = &d->p[i];
         if (p->skip)
             continue;
-        dist__mpi_enter(d);
-        int rc = MPI_Ireduce_scatter(p->g, p->gred, p->counts, MPI_FLOAT, MPI_SUM, d->comm,
-                                     req(d, i, DIST__REQ_GRAD));
-        dist__mpi_leave(d);
-        dist__count_rs(d, p->n, sizeof(float));
-        if ((s = dist__check(d, rc, "reduce-scatter of a gradient")) != MUON_OK)
-            return s;
-        if (!d->overlap &&
-            (s = dist__wait(d, req(d, i, DIST__REQ_GRAD), "reduce-scatter")) != MUON_OK)
-            return s;
-    }
-    for (int i = 0; i < d->np; i++) {
-        dist__param *p = &d->p[i];
-        if (p->skip)
-            continue;
-        if ((s = dist__wait(d, req(d, i, DIST__REQ_GRAD), "reduce-scatter of a gradient")) !=
+        if ((s = dist__wait(d, dist__req(d, i, DIST__REQ_GRAD), "reduce-scatter of a gradient")) !=
             MUON_OK)
             return s;
         if (p->rule == MUON__RULE_MUON) {
             dist__momentum(&d->cfg, p->buf[0], p->gred, p->nfull + p->lo, p->cnt);
             if (d->gather_bf16) {
                 muon_to_bf16(p->nb16 + p->lo, p->nfull + p->lo, p->cnt, 1);
-                s = gather(d, p, p->nb16, MPI_UINT16_T, sizeof(muon_bf16), req(d, i, DIST__REQ_N),
+                s = gather(d, p, p->nb16, MPI_UINT16_T, sizeof(muon_bf16), dist__req(d, i, DIST__REQ_N),
                            "all-gather of a Nesterov input");
             } else
-                s = gather(d, p, p->nfull, MPI_FLOAT, sizeof(float), req(d, i, DIST__REQ_N),
+                s = gather(d, p, p->nfull, MPI_FLOAT, sizeof(float), dist__req(d, i, DIST__REQ_N),
                            "all-gather of a Nesterov input");
         } else {
             dist__adamw_part(d, p, p->gred, adam_lr);
-            s = gather(d, p, p->w, MPI_FLOAT, sizeof(float), req(d, i, DIST__REQ_W),
+            s = gather(d, p, p->w, MPI_FLOAT, sizeof(float), dist__req(d, i, DIST__REQ_W),
                        "all-gather of a parameter");
         }
         if (s != MUON_OK)
@@ -90,13 +67,13 @@ muon_status dist__step_zero1(muon_dist *d, double muon_lr, double adam_lr)
         dist__param *p = &d->p[i];
         if (p->skip || p->rule != MUON__RULE_MUON)
             continue;
-        if ((s = dist__wait(d, req(d, i, DIST__REQ_N), "all-gather of a Nesterov input")) !=
+        if ((s = dist__wait(d, dist__req(d, i, DIST__REQ_N), "all-gather of a Nesterov input")) !=
             MUON_OK)
             return s;
         if (d->gather_bf16)
             widen_bf16(p->nfull, p->nb16, p->n);
         if ((s = dist__muon_finish(d, p, p->nfull, muon_lr)) != MUON_OK ||
-            (s = gather(d, p, p->w, MPI_FLOAT, sizeof(float), req(d, i, DIST__REQ_W),
+            (s = gather(d, p, p->w, MPI_FLOAT, sizeof(float), dist__req(d, i, DIST__REQ_W),
                         "all-gather of a parameter")) != MUON_OK)
             return s;
     }
