@@ -424,6 +424,50 @@ TEST(dist_bad_input_is_refused_and_touches_nothing)
     ASSERT(same);
 }
 
+typedef struct {
+    int rc;         /* mpirun's exit status */
+    double seconds; /* from the signal to the job's end */
+    char *log;      /* every rank's and mpirun's output */
+} fault_result;
+
+/* Run a long 3-rank job in d, send `sig` to rank 1 once rank 0 has logged
+ * two steps, and wait for the job to end (a 300 s guard turns a hang into
+ * status 124). The stopped or killed rank is killed at the end whatever
+ * happened, so nothing outlives the test. */
+static void fault_job(const char *d, const char *sig, const char *flags, fault_result *f)
+{
+    char script[4096], path[700];
+    /* each rank notes its pid */
+    snprintf(script, sizeof script,
+             "%s sh -c 'echo $$ > pid.$OMPI_COMM_WORLD_RANK; exec \"$0\" \"$@\"' '%s' train "
+             "--data text.txt --out run " MODEL " --batch 3 --steps 1000000 --quiet --threads 1 "
+             "--dist zero1 %s > log 2>&1 &\n"
+             "job=$!\n"
+             "i=0; while [ $i -lt 600 ]; do\n"
+             "  [ -f pid.1 ] && [ -f run/metrics.jsonl ] && [ $(wc -l < run/metrics.jsonl) -ge 2 ] "
+             "&& break\n"
+             "  kill -0 $job 2>/dev/null || break\n"
+             "  sleep 0.1; i=$((i+1)); done\n"
+             "t0=$(date +%%s.%%N); kill -%s $(cat pid.1)\n"
+             "wait $job; rc=$?\n"
+             "t1=$(date +%%s.%%N)\n"
+             "kill -9 $(cat pid.1) 2>/dev/null\n"
+             "echo \"rc=$rc seconds=$(awk \"BEGIN{print $t1 - $t0}\")\"\n",
+             mpirun(3), bin("muon"), flags, sig);
+    snprintf(path, sizeof path, "%s/fault.sh", d);
+    char *out = NULL;
+    if (tu_write_file(path, script, strlen(script)) == 0)
+        sh(d, "sh fault.sh", 0, &out);
+    const char *r = out ? strstr(out, "rc=") : NULL;
+    const char *sec = out ? strstr(out, "seconds=") : NULL;
+    f->rc = r ? atoi(r + 3) : -1;
+    f->seconds = sec ? atof(sec + 8) : 1e9;
+    free(out);
+    snprintf(path, sizeof path, "%s/log", d);
+    f->log = tu_read_file(path, NULL);
+    printf("    job exit %d after %.1f s\n", f->rc, f->seconds);
+}
+
 TEST(dist_killed_rank_ends_the_job_within_30_s)
 {
     const char *why = no_mpi();
@@ -431,49 +475,40 @@ TEST(dist_killed_rank_ends_the_job_within_30_s)
         SKIP(why);
     const char *d = tu_tmpdir();
     ASSERT(write_corpus(d) == 0);
-    char script[4096];
-    /* each rank notes its pid; rank 1 is killed once rank 0 has logged two
-     * steps; the job must end non-zero, naming rank 1, within 30 s */
-    snprintf(script, sizeof script,
-             "%s sh -c 'echo $$ > pid.$OMPI_COMM_WORLD_RANK; exec \"$0\" \"$@\"' '%s' train "
-             "--data text.txt --out run " MODEL " --batch 3 --steps 1000000 --quiet --threads 1 "
-             "--dist zero1 > log 2>&1 &\n"
-             "job=$!\n"
-             "i=0; while [ $i -lt 600 ]; do\n"
-             "  [ -f pid.1 ] && [ -f run/metrics.jsonl ] && [ $(wc -l < run/metrics.jsonl) -ge 2 ] "
-             "&& break\n"
-             "  kill -0 $job 2>/dev/null || break\n"
-             "  sleep 0.1; i=$((i+1)); done\n"
-             "t0=$(date +%%s.%%N); kill -9 $(cat pid.1)\n"
-             "wait $job; rc=$?\n"
-             "t1=$(date +%%s.%%N)\n"
-             "echo \"rc=$rc seconds=$(awk \"BEGIN{print $t1 - $t0}\")\"\n"
-             "ls run | grep -c tmp || true\n",
-             mpirun(3), bin("muon"));
-    char path[700];
-    snprintf(path, sizeof path, "%s/kill.sh", d);
-    ASSERT(tu_write_file(path, script, strlen(script)) == 0);
-    char *out = NULL;
-    sh(d, "sh kill.sh", 0, &out);
-    char logp[700];
-    snprintf(logp, sizeof logp, "%s/log", d);
-    char *log = tu_read_file(logp, NULL);
-    const char *r = out ? strstr(out, "rc=") : NULL;
-    int rc = r ? atoi(r + 3) : -1;
-    const char *sec = out ? strstr(out, "seconds=") : NULL;
-    double seconds = sec ? atof(sec + 8) : 1e9;
-    int names = log && strstr(log, "rank 1") != NULL;
-    printf("    job exit %d after %.1f s; log names rank 1: %s\n", rc, seconds, names ? "yes" : "no");
+    fault_result f;
+    fault_job(d, "9", "", &f);
+    /* mpirun names the dead rank */
+    int names = f.log && strstr(f.log, "rank 1") != NULL;
     if (!names)
-        printf("%s\n", log ? log : "(no log)");
-    free(out);
-    free(log);
-    ASSERT(rc != 0 && rc != 124); /* 124: the guard's timeout, a hang */
-    ASSERT_LE(seconds, 30);
+        printf("%s\n", f.log ? f.log : "(no log)");
+    free(f.log);
+    ASSERT(f.rc != 0 && f.rc != 124); /* 124: the guard's timeout, a hang */
+    ASSERT_LE(f.seconds, 30);
     ASSERT(names);
     /* no half-written checkpoint was left behind */
+    char path[700];
     snprintf(path, sizeof path, "%s/run/checkpoint.bin", d);
     ASSERT(!exists(path));
+}
+
+/* A stopped rank is still alive to mpirun: the others, blocked in a
+ * collective, give up after --dist-timeout and name themselves. */
+TEST(dist_stopped_rank_ends_the_job_after_the_timeout)
+{
+    const char *why = no_mpi();
+    if (why)
+        SKIP(why);
+    const char *d = tu_tmpdir();
+    ASSERT(write_corpus(d) == 0);
+    fault_result f;
+    fault_job(d, "STOP", "--dist-timeout 5", &f);
+    int says = f.log && strstr(f.log, "no progress for") != NULL;
+    if (!says)
+        printf("%s\n", f.log ? f.log : "(no log)");
+    free(f.log);
+    ASSERT(f.rc != 0 && f.rc != 124);
+    ASSERT_LE(f.seconds, 30);
+    ASSERT(says);
 }
 
 /* Three hosts made as network namespaces (tests/netns_hosts.sh): the

@@ -44,6 +44,7 @@ const cli_flag cli_train_flag_table[] = {
     {"dist", "MODE", CLI_VALUE, "under mpirun: ddp | zero1 | owner (docs/distributed.md)"},
     {"dist-gather", "P", CLI_VALUE, "zero1: all-gather the Muon input in fp32 | bf16 (default fp32)"},
     {"no-overlap", NULL, CLI_SWITCH, "--dist: wait for each collective (to measure the overlap)"},
+    {"dist-timeout", "S", CLI_VALUE, "--dist: a rank without progress for S seconds ends the job (0: wait; default 600)"},
 };
 const int cli_train_flag_count = (int)(sizeof cli_train_flag_table / sizeof cli_train_flag_table[0]);
 
@@ -182,8 +183,10 @@ int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_c
         }
         if (cli_count(a, "no-overlap"))
             c.dist_overlap = 0;
-        if ((c.dist_bf16 || !c.dist_overlap) && !c.dist[0])
-            return cli_usage_error(a, "--dist-gather and --no-overlap need --dist");
+        if ((rc = cli_get_double(a, "dist-timeout", c.dist_timeout, 0, 1e7, &c.dist_timeout)))
+            return rc;
+        if ((c.dist_bf16 || !c.dist_overlap || cli_count(a, "dist-timeout")) && !c.dist[0])
+            return cli_usage_error(a, "--dist-gather, --no-overlap and --dist-timeout need --dist");
     }
     if (c.warmup > c.steps)
         return cli_usage_error(a, "--warmup (%ld) must not exceed --steps (%ld)", c.warmup,

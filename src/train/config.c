@@ -35,6 +35,7 @@ train_config train_config_default(void)
     c.threads = 0;
     c.progress = TRAIN_PROGRESS_AUTO;
     c.dist_overlap = 1;
+    c.dist_timeout = 600;
     return c;
 }
 

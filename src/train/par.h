@@ -49,5 +49,12 @@ void train_par_sum(double *v, int n);
 int train_par_agree(int rc, int *rc0);
 /* End every rank now (a rank cannot go on alone after a failed collective). */
 void train_par_abort(int code);
+/* A watchdog for a rank or network that stops answering (a stopped process,
+ * a lost link: nothing mpirun notices): once started, a rank that goes
+ * `seconds` without a heartbeat prints a message naming itself and exits,
+ * and mpirun then ends the others. seconds <= 0: none. */
+void train_par_watchdog_start(double seconds);
+void train_par_heartbeat(void);
+void train_par_watchdog_stop(void);
 
 #endif

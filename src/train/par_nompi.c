@@ -109,3 +109,12 @@ void train_par_abort(int code)
 {
     (void)code;
 }
+
+void train_par_watchdog_start(double seconds)
+{
+    (void)seconds;
+}
+
+void train_par_heartbeat(void) {}
+
+void train_par_watchdog_stop(void) {}

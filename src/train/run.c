@@ -465,7 +465,10 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
         (make_dir(c->out_dir, err, errcap) ||
          metrics_open(&r.log, c->out_dir, r.start_step, err, errcap)))
         rc = 1;
+    if (r.dist)
+        train_par_watchdog_start(c->dist_timeout);
     if ((rc = dist_agree(&r, rc, err, errcap))) {
+        train_par_watchdog_stop();
         metrics_close(&r.log);
         teardown(&r);
         return rc;
@@ -485,6 +488,8 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
     for (long step = r.start_step + 1; step <= end; step++) {
         double mult = muon_schedule_multiplier(&sched, step - 1);
         double t0 = now_s(), loss;
+        if (r.dist)
+            train_par_heartbeat();
         data_loader_next(&r.loader, r.inputs, r.targets);
         muon_status s = train_step(&r, mult, &loss);
         double dt = now_s() - t0;
@@ -510,6 +515,8 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
         last_loss = loss;
         double val = NAN;
         if (step % c->eval_every == 0 || step == c->steps || step == end) {
+            if (r.dist)
+                train_par_heartbeat();
             val = evaluate(&r);
             last_val = val;
             record_eval(res, step, val, now_s() - t_begin);
@@ -530,9 +537,13 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
     progress_end(&pm);
     metrics_close(&r.log);
     double wall = now_s() - t_begin;
+    if (r.dist)
+        train_par_heartbeat();
     if (rc == 0 && save_checkpoint(&r, end, wall, err, errcap))
         rc = 1;
     rc = dist_agree(&r, rc, err, errcap);
+    if (r.dist)
+        train_par_watchdog_stop();
     if (rc == 0 && r.rank == 0)
         metrics_plot(c->out_dir, err, errcap); /* a plot failure is not fatal */
     if (res) {

@@ -50,6 +50,7 @@ typedef struct {
     char dist[16];    /* "" one process, else "ddp" | "zero1" | "owner" */
     int dist_overlap; /* 1: communication overlaps computation */
     int dist_bf16;    /* zero1: all-gather the orthogonalization input in bf16 */
+    double dist_timeout; /* seconds without progress before a rank gives up; 0: wait */
 } train_config;
 
 /* What a run reports: the validation curve and its cost. */
