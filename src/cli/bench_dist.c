@@ -19,6 +19,7 @@ static const cli_flag dist_flags[] = {
     {"gather", "P", CLI_VALUE, "zero1's all-gather of the Muon input: fp32 | bf16 (default fp32)"},
     {"repeats", "R", CLI_VALUE, "measured steps per mode (default 5)"},
     {"no-measure", NULL, CLI_SWITCH, "the plan only"},
+    {"no-overlap", NULL, CLI_SWITCH, "measure with every collective waited for at once"},
     {"json", NULL, CLI_SWITCH, "one JSON object per line"},
 };
 #define N_FLAGS ((int)(sizeof dist_flags / sizeof dist_flags[0]))
@@ -207,7 +208,8 @@ int cli_bench_dist(int argc, char **argv)
     bench_dist_measured me[3];
     int measured = mpi && !cli_count(&a, "no-measure") && params <= 2e8;
     for (int m = 0; measured && m < 3; m++)
-        if (bench_dist_measure(t, nt, modes[m], bf16, 1, repeats, &me[m])) {
+        if (bench_dist_measure(t, nt, modes[m], bf16, !cli_count(&a, "no-overlap"), repeats,
+                               &me[m])) {
             rc = 1;
             measured = 0;
         }

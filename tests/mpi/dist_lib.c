@@ -6,6 +6,8 @@
  * (the element arithmetic is the same; the orthogonalization is the same
  * call on the same input). The shapes include blocks that do not divide
  * evenly and a parameter with fewer elements than ranks.
+ * The bf16 gather of ZERO1 rounds the input, so it is checked for
+ * agreement between the ranks and for its bytes instead.
  * Prints "ok NAME" / "FAIL NAME: ..." per check on rank 0; exit status 0
  * when every rank passed everything. */
 #include <math.h>
@@ -280,6 +282,47 @@ static void nonfinite_is_skipped_everywhere(void)
     model_free(&before);
 }
 
+/* ZERO1 with the bf16 gather: every rank ends with the same bits (they all
+ * orthogonalize the same rounded input), and the bytes sent per step are
+ * 4 + 2 + 4 per element of a Muon matrix outside the rank's block, 4 + 4
+ * for the rest (docs/distributed.md). */
+static void bf16_gather_agrees_and_sends_less(void)
+{
+    model dm;
+    model_init(&dm);
+    muon_dist *d = make_dist(MUON_DIST_ZERO1, &dm, 1);
+    int ok = d != NULL;
+    for (int s = 0; ok && s < STEPS; s++) {
+        fill_grads(&dm, s, 1);
+        ok = muon_dist_step(d, 1.0) == MUON_OK;
+    }
+    size_t want = 0;
+    for (int p = 0; p < NP; p++) {
+        size_t n = numel(&specs[p]), blk = n / (size_t)size + ((size_t)rank < n % (size_t)size);
+        want += (specs[p].role == MUON_ROLE_MATRIX ? 10 : 8) * (n - blk);
+    }
+    muon_dist_stats st = {0};
+    if (d)
+        muon_dist_get_stats(d, &st);
+    /* the same bits everywhere: rank 0's weights against each rank's */
+    int same = 1;
+    for (int p = 0; p < NP; p++) {
+        size_t n = numel(&specs[p]);
+        float *w0 = malloc(n * sizeof(float));
+        memcpy(w0, dm.w[p], n * sizeof(float));
+        MPI_Bcast(w0, (int)n, MPI_FLOAT, 0, MPI_COMM_WORLD);
+        same = same && memcmp(w0, dm.w[p], n * sizeof(float)) == 0;
+        free(w0);
+    }
+    char detail[256];
+    snprintf(detail, sizeof detail, "rank %d: ok %d, same bits %d, comm %zu bytes, want %zu", rank,
+             ok, same, st.comm_bytes, want);
+    check(ok && same && st.comm_bytes == want, "zero1_bf16_gather_agrees_and_sends_10_bytes",
+          detail);
+    muon_dist_free(d);
+    model_free(&dm);
+}
+
 /* Ranks that register different shapes get MUON_ERR_MISMATCH, not a hang. */
 static void mismatched_registration_fails(void)
 {
@@ -305,6 +348,7 @@ int main(int argc, char **argv)
         resume_from_one_process_state((muon_dist_mode)m);
     }
     nonfinite_is_skipped_everywhere();
+    bf16_gather_agrees_and_sends_less();
     mismatched_registration_fails();
     MPI_Finalize();
     return failures ? 1 : 0;
