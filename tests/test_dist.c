@@ -652,3 +652,24 @@ TEST(dist_bench_collectives_reports_every_op_and_size)
     ASSERT_EQ_INT(n, 16);
     ASSERT(good);
 }
+
+/* A build without MPI refuses --dist with a clear message (run by the
+ * suite of such a build; a build with MPI skips it). */
+TEST(dist_flag_without_mpi_is_refused)
+{
+    if (exists(bin("libmuon_dist.a")))
+        SKIP("this build has MPI (checked by a build without: make HAVE_MPI= BUILD=...)");
+    const char *d = tu_tmpdir();
+    ASSERT(write_corpus(d) == 0);
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' train --data text.txt --out run %s --dist zero1", bin("muon"),
+             RUN);
+    int rc = sh(d, cmd, 2, &out);
+    int says = out && strstr(out, "--dist needs muon built with Open MPI") != NULL;
+    free(out);
+    ASSERT_EQ_INT(rc, 2);
+    ASSERT(says);
+    char path[700];
+    snprintf(path, sizeof path, "%s/run", d);
+    ASSERT(!exists(path));
+}
