@@ -2,6 +2,7 @@
  * model's shapes with random weights and gradients, on MPI_COMM_WORLD. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cli/bench.h"
 #include "muon_dist.h"
@@ -40,6 +41,17 @@ int bench_dist_measure(const bench_tensor *t, int nt, const char *mode, int bf16
     muon_dist *d = NULL;
     muon_dist_mode dm;
     muon_opt_config oc = muon_opt_config_default();
+    /* the cores of the host shared by its ranks, as the trainer does */
+    MPI_Comm host;
+    int local = 1;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &host) ==
+        MPI_SUCCESS) {
+        MPI_Comm_size(host, &local);
+        MPI_Comm_free(&host);
+    }
+    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    oc.threads = cores / local > 0 ? cores / local : 1;
+    bench_set_threads(oc.threads);
     muon_status s = w && g && ms ? muon_dist_mode_parse(mode, &dm) : MUON_ERR_NOMEM;
     if (s == MUON_OK) {
         bench_fill_uniform(w, total, 1, 0.02);
