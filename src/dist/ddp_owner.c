@@ -2,11 +2,14 @@
  * the whole summed gradient of a parameter and updates all of it; OWNER
  * then broadcasts the parameter from its owner.
  *
- * Overlap: every gradient's collective is posted (step.c) before any update, and a
- * parameter is updated as soon as its own has finished, while the later
- * ones are still moving. In OWNER a rank posts the broadcasts of
- * parameters it does not own at once (collectives go in the same order on
- * every rank) and goes on to its own, so the owners work in parallel. */
+ * Overlap: every gradient's collective is posted (step.c) before any
+ * update. DDP updates a parameter as soon as its own has finished, while
+ * the later ones are still moving; the ranks do the same work in the same
+ * order, so they call MPI at about the same times and the collectives
+ * progress. OWNER finishes the reductions first (see below), then a rank
+ * posts the broadcasts of parameters it does not own at once (collectives
+ * go in the same order on every rank) and goes on to its own, so the
+ * owners work in parallel and the broadcasts complete at the end. */
 #include "dist/dist.h"
 
 /* Update all of p from its summed gradient in p->gred. */
@@ -38,7 +41,13 @@ muon_status dist__step_ddp(muon_dist *d, double muon_lr, double adam_lr)
 
 muon_status dist__step_owner(muon_dist *d, double muon_lr, double adam_lr)
 {
-    muon_status s;
+    /* All the reductions first, while every rank is still inside MPI:
+     * owners then compute different tensors, and a reduction left in
+     * flight would move only when the busy peer next called MPI, making
+     * the owners wait on each other in turn. */
+    muon_status s = dist__waitall(d, "reduce of the gradients");
+    if (s != MUON_OK)
+        return s;
     for (int i = 0; i < d->np; i++) {
         dist__param *p = &d->p[i];
         if (p->skip)
