@@ -35,11 +35,13 @@ DIST_SRC := $(wildcard src/dist/*.c)
 TOOL_SRC := $(filter-out %_nompi.c,$(TOOL_ALL))
 DIST_LIB := $(BUILD)/libmuon_dist.a
 DIST_TEST := $(BUILD)/test_dist_mpi
+MPI_LINK := $(MPI_LIBS)
 else
 DIST_SRC :=
 TOOL_SRC := $(filter-out %_mpi.c,$(TOOL_ALL))
 DIST_LIB :=
 DIST_TEST :=
+MPI_LINK :=
 endif
 TEST_SRC := $(wildcard tests/*.c)
 DIST_TEST_SRC := $(wildcard tests/mpi/*.c)
@@ -88,15 +90,15 @@ $(BUILD)/libmuon_dist.a: $(DIST_OBJ)
 
 $(BUILD)/muon: $(MAIN_OBJ) $(TOOL_OBJ) $(DIST_LIB) $(BUILD)/libmuon.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $(MAIN_OBJ) $(TOOL_OBJ) $(DIST_LIB) $(BUILD)/libmuon.a \
-	    $(TOOL_LIBS) $(MPI_LIBS) $(LIB_LIBS)
+	    $(TOOL_LIBS) $(MPI_LINK) $(LIB_LIBS)
 
 $(BUILD)/test_runner: $(TEST_OBJ) $(TOOL_OBJ) $(DIST_LIB) $(BUILD)/libmuon.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $(TEST_OBJ) $(TOOL_OBJ) $(DIST_LIB) $(BUILD)/libmuon.a \
-	    $(TOOL_LIBS) $(MPI_LIBS) $(LIB_LIBS)
+	    $(TOOL_LIBS) $(MPI_LINK) $(LIB_LIBS)
 
 # The library-level distributed checks, a program the suite runs under mpirun.
 $(BUILD)/test_dist_mpi: $(DIST_TEST_OBJ) $(DIST_LIB) $(BUILD)/libmuon.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $(DIST_TEST_OBJ) $(DIST_LIB) $(BUILD)/libmuon.a $(MPI_LIBS) \
+	$(CC) $(LDFLAGS_ALL) -o $@ $(DIST_TEST_OBJ) $(DIST_LIB) $(BUILD)/libmuon.a $(MPI_LINK) \
 	    $(LIB_LIBS)
 
 # The tests run with the build directory so they find build/muon and the .so.
