@@ -673,3 +673,30 @@ TEST(dist_flag_without_mpi_is_refused)
     snprintf(path, sizeof path, "%s/run", d);
     ASSERT(!exists(path));
 }
+
+/* One rank failing alone before the collective part of the set-up (here
+ * its data file is missing, as on a host without it): every rank ends,
+ * the failing one names itself, nobody waits in a collective. */
+TEST(dist_rank_failing_alone_ends_the_job_and_names_itself)
+{
+    const char *why = no_mpi();
+    if (why)
+        SKIP(why);
+    const char *d = tu_tmpdir();
+    ASSERT(write_corpus(d) == 0);
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "%s sh -c 'f=text.txt; [ $OMPI_COMM_WORLD_RANK = 1 ] && f=missing.txt; "
+             "exec \"$0\" train --data $f --out run " RUN " --batch 4 --dist zero1' '%s'",
+             mpirun(2), bin("muon"));
+    int rc = sh(d, cmd, 1, &out);
+    int names = out && strstr(out, "rank 1:") && strstr(out, "missing.txt");
+    if (!names)
+        printf("%s\n", out ? out : "");
+    free(out);
+    ASSERT(rc != 0 && rc != 124);
+    ASSERT(names);
+    char path[700];
+    snprintf(path, sizeof path, "%s/run", d);
+    ASSERT(!exists(path));
+}

@@ -121,14 +121,21 @@ static unsigned restarts_of(const muon_ortho_config *o)
     return o->gram_restarts ? o->gram_restarts : MUON_GRAM_DEFAULT_RESTARTS;
 }
 
+static int dist_agree(const run_state *r, int rc, char *err, size_t errcap);
+
+/* Everything a rank does alone comes first, then one agreement over the
+ * ranks, then the collective part (the optimizer, its state): a rank that
+ * failed alone, e.g. without the data file on its host, must not leave
+ * the others waiting in a collective it never joins. */
 static int setup(run_state *r, const char *resume, char *err, size_t errcap)
 {
     train_config *c = &r->cfg;
     char derr[DATA_ERR_LEN];
     train_ckpt ck;
     memset(&ck, 0, sizeof ck);
+    int rc = 1;
     if (resume && train_ckpt_load(resume, &ck, err, errcap))
-        return 1;
+        goto agree;
     if (resume) {
         /* the checkpoint fixes the model and data; the command line may only
          * change how far to go (and threads / output / eval cadence) */
@@ -153,8 +160,8 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
             clash = "--steps (smaller than the checkpoint's step)";
         if (clash) {
             snprintf(err, errcap, "checkpoint %s was trained with a different %s", resume, clash);
-            train_ckpt_free(&ck);
-            return 2;
+            rc = 2;
+            goto agree;
         }
         /* nothing left to run: going on would save the checkpoint's
          * parameters under a smaller step (--stop-at below it) or report
@@ -164,14 +171,14 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
             snprintf(err, errcap,
                      "checkpoint %s is already at step %ld; %s %ld leaves nothing to run",
                      resume, ck.step, c->stop_at > 0 ? "--stop-at" : "--steps", end);
-            train_ckpt_free(&ck);
-            return 2;
+            rc = 2;
+            goto agree;
         }
     }
     if (c->tokenizer == TOK_GPT2) {
         if (tok_load_gpt2_dir(&r->tok, c->bpe_dir, derr)) {
             snprintf(err, errcap, "%s", derr);
-            goto fail;
+            goto agree;
         }
     } else
         tok_init_byte(&r->tok);
@@ -179,20 +186,20 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
     c->model.vocab = r->tok.vocab_size;
     if (data_load(c->data, &r->tok, DATA_VAL_FRACTION, &r->ds, derr)) {
         snprintf(err, errcap, "%s", derr);
-        goto fail;
+        goto agree;
     }
     r->have_ds = 1;
     if (r->ds.val.n < (size_t)c->model.context + 1) {
         snprintf(err, errcap, "%s: validation part has %zu tokens; need at least %d for context %d",
                  c->data, r->ds.val.n, c->model.context + 1, c->model.context);
-        goto fail;
+        goto agree;
     }
     if (data_loader_init(&r->loader, r->ds.train.ids, r->ds.train.n, c->batch, c->model.context,
                          c->seed, "training data", derr) ||
         data_val_init(&r->val, r->ds.val.ids, r->ds.val.n, c->batch, c->model.context,
                       c->eval_batches, "validation data", derr)) {
         snprintf(err, errcap, "%s: %s", c->data, derr);
-        goto fail;
+        goto agree;
     }
     r->have_loader = 1;
     r->data_crc = tokens_crc(&r->ds.train);
@@ -201,28 +208,36 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
         s = gpt_set_precision(r->model, c->ortho.precision);
     if (s != MUON_OK) {
         snprintf(err, errcap, "cannot build the model: %s", muon_strerror(s));
-        goto fail;
+        goto agree;
     }
     gpt_init_params(r->model, c->seed);
-    if (setup_optimizer(r, err, errcap))
-        goto fail;
     size_t tok_bytes = (size_t)c->batch * (size_t)c->model.context * sizeof(int32_t);
     r->inputs = malloc(tok_bytes);
     r->targets = malloc(tok_bytes);
     if (!r->inputs || !r->targets) {
         snprintf(err, errcap, "out of memory");
-        goto fail;
+        goto agree;
     }
+    if (resume && ck.data_crc != r->data_crc) {
+        snprintf(err, errcap, "checkpoint %s was trained on different data than %s", resume,
+                 c->data);
+        goto agree;
+    }
+    if (resume && ck.n_params != gpt_num_params(r->model)) {
+        snprintf(err, errcap, "checkpoint %s holds a different model", resume);
+        goto agree;
+    }
+    rc = 0;
+agree:
+    if (r->dist)
+        rc = dist_agree(r, rc, err, errcap);
+    if (rc) {
+        train_ckpt_free(&ck);
+        return rc;
+    }
+    if (setup_optimizer(r, err, errcap))
+        goto fail;
     if (resume) {
-        if (ck.data_crc != r->data_crc) {
-            snprintf(err, errcap, "checkpoint %s was trained on different data than %s", resume,
-                     c->data);
-            goto fail;
-        }
-        if (ck.n_params != gpt_num_params(r->model)) {
-            snprintf(err, errcap, "checkpoint %s holds a different model", resume);
-            goto fail;
-        }
         data_loader_state ds;
         memcpy(&ds, ck.data_state, sizeof ds);
         s = r->dist ? train_par_opt_load(r->popt, ck.opt_state, ck.opt_state_len)
@@ -240,11 +255,14 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
         r->start_step = ck.step;
         r->wall_offset = ck.wall_s;
     }
-    train_ckpt_free(&ck);
-    return 0;
+    rc = 0;
+    goto done;
 fail:
+    rc = 1;
+done:
     train_ckpt_free(&ck);
-    return 1;
+    /* every rank that passed the agreement above reaches this one */
+    return r->dist ? dist_agree(r, rc, err, errcap) : rc;
 }
 
 static void teardown(run_state *r)
@@ -459,9 +477,13 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
     omp_set_num_threads(threads);
     muon_set_blas_threads(threads);
     rc = setup(&r, resume, err, errcap);
+    if (rc) { /* the ranks have agreed on it already */
+        teardown(&r);
+        return rc;
+    }
     const train_config *c = &r.cfg;
     /* only rank 0 writes files */
-    if (rc == 0 && r.rank == 0 &&
+    if (r.rank == 0 &&
         (make_dir(c->out_dir, err, errcap) ||
          metrics_open(&r.log, c->out_dir, r.start_step, err, errcap)))
         rc = 1;
