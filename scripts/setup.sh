@@ -19,6 +19,16 @@ command -v cc >/dev/null 2>&1 || need_pkgs="$need_pkgs gcc"
 # the Python binding's tests and the README's corpus
 /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need_pkgs="$need_pkgs python3-numpy"
 [ -d /usr/share/games/fortunes ] || need_pkgs="$need_pkgs fortunes"
+# Open MPI for the distributed part (src/dist, `muon train --dist`): optional
+# without root, where the build goes on without it
+mpi_pkgs=""
+pkg-config --exists ompi-c 2>/dev/null || mpi_pkgs="$mpi_pkgs libopenmpi-dev"
+command -v mpirun >/dev/null 2>&1 || mpi_pkgs="$mpi_pkgs openmpi-bin"
+if [ -n "$mpi_pkgs" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    need_pkgs="$need_pkgs$mpi_pkgs"
+elif [ -n "$mpi_pkgs" ]; then
+    echo "setup: building without MPI; for --dist run:  sudo apt-get install -y$mpi_pkgs" >&2
+fi
 
 if [ -n "$need_pkgs" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -41,5 +51,13 @@ tmp="$out.tmp.$$"
     echo "DEP_CFLAGS := $(pkg-config --cflags openblas lapacke libcjson zlib)"
     echo "LIB_LIBS := $(pkg-config --libs openblas lapacke zlib) -ldnnl -lm"
     echo "TOOL_LIBS := $(pkg-config --libs libcjson)"
+    if pkg-config --exists ompi-c 2>/dev/null; then
+        # -isystem: the MPI header is not held to this project's warnings
+        echo "HAVE_MPI := 1"
+        echo "MPI_CFLAGS := $(pkg-config --cflags-only-I ompi-c | sed 's/-I/-isystem /g')"
+        echo "MPI_LIBS := $(pkg-config --libs ompi-c)"
+    else
+        echo "HAVE_MPI :="
+    fi
 } > "$tmp"
 mv "$tmp" "$out"

@@ -22,6 +22,8 @@ int cli_bench_train(int argc, char **argv);  /* bench_train.c */
 int cli_bench_sgemm(int argc, char **argv);  /* bench_sgemm.c */
 int cli_bench_sizing(int argc, char **argv); /* bench_sizing.c */
 int cli_bench_backend(int argc, char **argv); /* bench_backend.c */
+int cli_bench_dist(int argc, char **argv);    /* bench_dist.c */
+int cli_bench_collectives(int argc, char **argv); /* bench_collectives_mpi.c (or _nompi) */
 
 /* ------------------------------------------------------------- helpers */
 
@@ -107,5 +109,27 @@ bench_tensor *bench_model_shapes(const char *model, int *n);
 int bench_model_known(const char *model);
 /* "gpt2-small, gpt2-tiny": for messages. */
 const char *bench_model_names(void);
+
+/* ------------------------------------------- distributed (bench dist) */
+
+/* Shapes for the plan (bench_dist_models.c): "gpt" (this project's model
+ * with vocab, dim, layers), "llama2-7b", "moonlight-16b-a3b", or a name of
+ * bench_model_shapes. NULL for an unknown name or no memory. */
+bench_tensor *bench_dist_shapes(const char *model, long vocab, long dim, long layers, int *n);
+const char *bench_dist_model_names(void);
+
+/* One mode measured on this run's ranks (bench_dist_mpi.c): rank 0's
+ * figures per step, median step of `repeats` after one warm-up. */
+typedef struct {
+    int ranks;
+    double step_ms, comm_ms;
+    size_t comm_bytes, state_bytes;
+} bench_dist_measured;
+/* Start MPI if this build has it: 0 with rank and size, -1 without MPI. */
+int bench_dist_begin(int *rank, int *size);
+void bench_dist_end(void);
+/* 0, or 1 after a message. */
+int bench_dist_measure(const bench_tensor *t, int nt, const char *mode, int bf16, int overlap,
+                       int repeats, bench_dist_measured *out);
 
 #endif

@@ -23,6 +23,8 @@ static const bench_entry benches[] = {
     {"sgemm", cli_bench_sgemm, "the machine's own SGEMM rate (GFLOP/s)"},
     {"sizing", cli_bench_sizing, "GEMM and orthogonalization GFLOP/s against model width"},
     {"backend", cli_bench_backend, "the backend table chosen for this machine (nothing timed)"},
+    {"dist", cli_bench_dist, "distributed Muon: memory and traffic per rank, plan and measured"},
+    {"collectives", cli_bench_collectives, "MPI collectives' bandwidth and latency (under mpirun)"},
 };
 #define N_BENCHES ((int)(sizeof benches / sizeof benches[0]))
 

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/train_flags.h"
+#include "train/par.h"
 #include "train/train.h"
 
 static void usage(FILE *f)
@@ -61,13 +62,29 @@ int cli_train(int argc, char **argv)
         cli_args_free(&a);
         return rc;
     }
-    char err[TRAIN_ERR_LEN];
-    train_result res;
-    catch_stop_signals();
-    rc = train_run(&c, resume, &res, err, sizeof err);
-    if (rc)
+    char err[TRAIN_ERR_LEN] = "";
+    int dist = c.dist[0] != 0;
+    if (dist && !train_par_available()) {
+        fprintf(stderr, "muon train: --dist needs muon built with Open MPI: install "
+                        "libopenmpi-dev and openmpi-bin, then rebuild (make clean && make)\n");
+        cli_args_free(&a);
+        return 2;
+    }
+    if (dist && train_par_begin(err, sizeof err)) {
         fprintf(stderr, "muon train: %s\n", err);
-    else
+        cli_args_free(&a);
+        return 1;
+    }
+    train_result res;
+    if (!c.dist[0]) /* under mpirun a signal reaches the ranks at different steps */
+        catch_stop_signals();
+    rc = train_run(&c, resume, &res, err, sizeof err);
+    int quiet = dist && train_par_rank() != 0;
+    if (dist)
+        train_par_end();
+    if (rc && err[0])
+        fprintf(stderr, "muon train: %s\n", err);
+    else if (!rc && !quiet)
         printf("done: %ld steps, final train loss %.4f, val loss %.4f, %.0f tokens/s; "
                "wrote %s/{metrics.jsonl,checkpoint.bin%s}%s\n",
                res.steps_done, res.final_train_loss, res.final_val_loss, res.tokens_per_s,

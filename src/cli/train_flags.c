@@ -53,6 +53,10 @@ const cli_flag cli_train_flag_table[] = {
     {"on-nonfinite", "A", CLI_VALUE, "skip | abort: a step with a NaN/Inf loss or gradient (default skip)"},
     {"max-skips", "N", CLI_VALUE, "skipped steps allowed before the run ends as diverged (default 10)"},
     {"fault-nan-at", "LIST", CLI_VALUE, "testing aid: make the gradient NaN at these steps, e.g. 4,7 (default none)"},
+    {"dist", "MODE", CLI_VALUE, "under mpirun: ddp | zero1 | owner, docs/distributed.md (default: one process)"},
+    {"dist-gather", "P", CLI_VALUE, "zero1: all-gather the Muon input in fp32 | bf16 (default fp32)"},
+    {"no-overlap", NULL, CLI_SWITCH, "--dist: wait for each collective (to measure the overlap)"},
+    {"dist-timeout", "S", CLI_VALUE, "--dist: a rank without progress for S seconds ends the job (0: wait; default 600)"},
 };
 const int cli_train_flag_count = (int)(sizeof cli_train_flag_table / sizeof cli_train_flag_table[0]);
 
@@ -233,6 +237,22 @@ int cli_train_config_from_args(const cli_args *a, train_flags_mode mode, train_c
         c.stop_at = stop;
         if ((rc = read_safety_flags(a, &c)))
             return rc;
+        if ((s = cli_get_str(a, "dist", NULL))) {
+            if (strcmp(s, "ddp") && strcmp(s, "zero1") && strcmp(s, "owner"))
+                return cli_usage_error(a, "--dist must be ddp, zero1 or owner, got '%s'", s);
+            snprintf(c.dist, sizeof c.dist, "%s", s);
+        }
+        if ((s = cli_get_str(a, "dist-gather", NULL))) {
+            if (strcmp(s, "fp32") && strcmp(s, "bf16"))
+                return cli_usage_error(a, "--dist-gather must be fp32 or bf16, got '%s'", s);
+            c.dist_bf16 = !strcmp(s, "bf16");
+        }
+        if (cli_count(a, "no-overlap"))
+            c.dist_overlap = 0;
+        if ((rc = cli_get_double(a, "dist-timeout", c.dist_timeout, 0, 1e7, &c.dist_timeout)))
+            return rc;
+        if ((c.dist_bf16 || !c.dist_overlap || cli_count(a, "dist-timeout")) && !c.dist[0])
+            return cli_usage_error(a, "--dist-gather, --no-overlap and --dist-timeout need --dist");
     }
     if (c.warmup > c.steps)
         return cli_usage_error(a, "--warmup (%ld) must not exceed --steps (%ld)", c.warmup,

@@ -50,6 +50,8 @@ train_config train_config_default(void)
     c.sign_scale = oc.sign_scale;
     c.fanion_k = oc.fanion_k;
     c.decay_shape = MUON_DECAY_LINEAR;
+    c.dist_overlap = 1;
+    c.dist_timeout = 600;
     return c;
 }
 

@@ -58,7 +58,7 @@ int metrics_open(metrics_log *m, const char *dir, long keep_upto, char *err, siz
 }
 
 void metrics_write(metrics_log *m, long step, double train_loss, double lr, double tokens_per_s,
-                   double val_loss)
+                   double val_loss, const metrics_comm *comm)
 {
     if (!m->f)
         return;
@@ -66,6 +66,9 @@ void metrics_write(metrics_log *m, long step, double train_loss, double lr, doub
             train_loss, lr, tokens_per_s);
     if (isfinite(val_loss))
         fprintf(m->f, ",\"val_loss\":%.6f", val_loss);
+    if (comm)
+        fprintf(m->f, ",\"opt_state_bytes\":%zu,\"comm_bytes\":%zu,\"comm_ms\":%.3f",
+                comm->opt_state_bytes, comm->comm_bytes, comm->comm_ms);
     if (m->skips > 0)
         fprintf(m->f, ",\"skipped_steps\":%ld", m->skips);
     fprintf(m->f, "}\n");

@@ -17,10 +17,19 @@ typedef struct {
  * the lines of steps <= keep_upto and appends after them, so a run stopped
  * after its checkpoint never leaves duplicate steps; 0 starts a new file. */
 int metrics_open(metrics_log *m, const char *dir, long keep_upto, char *err, size_t errcap);
-/* {"step":..,"train_loss":..,"lr":..,"tokens_per_s":..[,"val_loss":..]};
- * val_loss is written when finite. Flushed, so a crash keeps every step. */
+/* What a --dist rank holds and sends in a step (train/par.h). */
+typedef struct {
+    size_t opt_state_bytes; /* optimizer state on this rank */
+    size_t comm_bytes;      /* sent by this rank */
+    double comm_ms;         /* inside MPI calls */
+} metrics_comm;
+
+/* {"step":..,"train_loss":..,"lr":..,"tokens_per_s":..[,"val_loss":..]
+ * [,"opt_state_bytes":..,"comm_bytes":..,"comm_ms":..]}; val_loss is
+ * written when finite, the rest when comm is not NULL. Flushed, so a crash
+ * keeps every step. */
 void metrics_write(metrics_log *m, long step, double train_loss, double lr, double tokens_per_s,
-                   double val_loss);
+                   double val_loss, const metrics_comm *comm);
 /* A step refused for a non-finite loss or gradient: {"step":..,"skipped":
  * true,"train_loss":.. or null,"lr":..,"skipped_steps":..[,"val_loss":..]}. */
 void metrics_write_skipped(metrics_log *m, long step, double train_loss, double lr,

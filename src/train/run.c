@@ -17,6 +17,7 @@
 #include "io/crc32.h"
 #include "data/data.h"
 #include "train/metrics.h"
+#include "train/par.h"
 #include "train/train.h"
 
 typedef struct {
@@ -27,6 +28,10 @@ typedef struct {
     data_val val;
     gpt_model *model;
     muon_opt *opt;
+    /* --dist: this rank's optimizer and its slice [b_lo, b_lo + b_n) of
+     * every global batch */
+    train_par_opt *popt;
+    int dist, rank, size, b_lo, b_n;
     int32_t *inputs, *targets;
     uint32_t data_crc;
     long start_step;
@@ -75,6 +80,9 @@ static int setup_optimizer(run_state *r, char *err, size_t errcap)
 {
     const train_config *c = &r->cfg;
     muon_opt_config oc = train_opt_config(c);
+    if (r->dist)
+        return train_par_opt_create(&oc, c->dist, c->dist_overlap, c->dist_bf16, r->model,
+                                    &r->popt, err, errcap);
     muon_status s = muon_opt_create(&oc, &r->opt);
     if (s != MUON_OK) {
         snprintf(err, errcap, "optimizer: %s", muon_strerror(s));
@@ -104,14 +112,21 @@ static unsigned restarts_of(const muon_ortho_config *o)
     return o->gram_restarts ? o->gram_restarts : MUON_GRAM_DEFAULT_RESTARTS;
 }
 
+static int dist_agree(const run_state *r, int rc, char *err, size_t errcap);
+
+/* Everything a rank does alone comes first, then one agreement over the
+ * ranks, then the collective part (the optimizer, its state): a rank that
+ * failed alone, e.g. without the data file on its host, must not leave
+ * the others waiting in a collective it never joins. */
 static int setup(run_state *r, const char *resume, char *err, size_t errcap)
 {
     train_config *c = &r->cfg;
     char derr[DATA_ERR_LEN];
     train_ckpt ck;
     memset(&ck, 0, sizeof ck);
+    int rc = 1;
     if (resume && train_ckpt_load(resume, &ck, err, errcap))
-        return 1;
+        goto agree;
     if (resume) {
         /* the checkpoint fixes the model and data; the command line may only
          * change how far to go (and threads / output / eval cadence) */
@@ -136,8 +151,8 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
             clash = "--steps (smaller than the checkpoint's step)";
         if (clash) {
             snprintf(err, errcap, "checkpoint %s was trained with a different %s", resume, clash);
-            train_ckpt_free(&ck);
-            return 2;
+            rc = 2;
+            goto agree;
         }
         /* nothing left to run: going on would save the checkpoint's
          * parameters under a smaller step (--stop-at below it) or report
@@ -147,8 +162,8 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
             snprintf(err, errcap,
                      "checkpoint %s is already at step %ld; %s %ld leaves nothing to run",
                      resume, ck.step, c->stop_at > 0 ? "--stop-at" : "--steps", end);
-            train_ckpt_free(&ck);
-            return 2;
+            rc = 2;
+            goto agree;
         }
     }
     if (c->tokenizer == TOK_GPT2 && !c->bpe_dir[0]) {
@@ -156,7 +171,7 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
     } else if (c->tokenizer == TOK_GPT2) {
         if (tok_load_gpt2_dir(&r->tok, c->bpe_dir, derr)) {
             snprintf(err, errcap, "%s", derr);
-            goto fail;
+            goto agree;
         }
     } else
         tok_init_byte(&r->tok);
@@ -164,55 +179,65 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
     c->model.vocab = r->tok.vocab_size;
     if (data_load(c->data, &r->tok, DATA_VAL_FRACTION, &r->ds, derr)) {
         snprintf(err, errcap, "%s", derr);
-        goto fail;
+        goto agree;
     }
     r->have_ds = 1;
     if (r->ds.val.n < (size_t)c->model.context + 1) {
         snprintf(err, errcap, "%s: validation part has %zu tokens; need at least %d for context %d",
                  c->data, r->ds.val.n, c->model.context + 1, c->model.context);
-        goto fail;
+        goto agree;
     }
     if (data_loader_init(&r->loader, r->ds.train.ids, r->ds.train.n, c->batch, c->model.context,
                          c->seed, "training data", derr) ||
         data_val_init(&r->val, r->ds.val.ids, r->ds.val.n, c->batch, c->model.context,
                       c->eval_batches, "validation data", derr)) {
         snprintf(err, errcap, "%s: %s", c->data, derr);
-        goto fail;
+        goto agree;
     }
     r->have_loader = 1;
     r->data_crc = tokens_crc(&r->ds.train);
-    muon_status s = gpt_create(&c->model, c->batch, &r->model);
+    muon_status s = gpt_create(&c->model, r->b_n, &r->model);
     if (s == MUON_OK) /* the model's products follow the optimizer's precision */
         s = gpt_set_precision(r->model, c->ortho.precision);
     if (s != MUON_OK) {
         snprintf(err, errcap, "cannot build the model: %s", muon_strerror(s));
-        goto fail;
+        goto agree;
     }
     gpt_init_params(r->model, c->seed);
-    if (setup_optimizer(r, err, errcap))
-        goto fail;
     size_t tok_bytes = (size_t)c->batch * (size_t)c->model.context * sizeof(int32_t);
     r->inputs = malloc(tok_bytes);
     r->targets = malloc(tok_bytes);
     if (!r->inputs || !r->targets) {
         snprintf(err, errcap, "out of memory for the token batches (2 x %zu bytes)", tok_bytes);
-        goto fail;
+        goto agree;
     }
+    if (resume && ck.data_crc != r->data_crc) {
+        snprintf(err, errcap, "checkpoint %s was trained on different data than %s", resume,
+                 c->data);
+        goto agree;
+    }
+    if (resume && ck.n_params != gpt_num_params(r->model)) {
+        snprintf(err, errcap, "checkpoint %s holds a different model", resume);
+        goto agree;
+    }
+    rc = 0;
+agree:
+    if (r->dist)
+        rc = dist_agree(r, rc, err, errcap);
+    if (rc) {
+        train_ckpt_free(&ck);
+        return rc;
+    }
+    if (setup_optimizer(r, err, errcap))
+        goto fail;
     if (resume) {
-        if (ck.data_crc != r->data_crc) {
-            snprintf(err, errcap, "checkpoint %s was trained on different data than %s", resume,
-                     c->data);
-            goto fail;
-        }
-        if (ck.n_params != gpt_num_params(r->model)) {
-            snprintf(err, errcap, "checkpoint %s holds a different model", resume);
-            goto fail;
-        }
         data_loader_state ds;
         memcpy(&ds, ck.data_state, sizeof ds);
-        if ((s = muon_opt_load_buffer(r->opt, ck.opt_state, ck.opt_state_len)) != MUON_OK) {
+        s = r->dist ? train_par_opt_load(r->popt, ck.opt_state, ck.opt_state_len)
+                    : muon_opt_load_buffer(r->opt, ck.opt_state, ck.opt_state_len);
+        if (s != MUON_OK) {
             snprintf(err, errcap, "checkpoint %s: optimizer state: %s", resume,
-                     muon_opt_error(r->opt));
+                     r->dist ? train_par_opt_error(r->popt) : muon_opt_error(r->opt));
             goto fail;
         }
         if (data_loader_state_set(&r->loader, &ds, derr)) {
@@ -223,11 +248,14 @@ static int setup(run_state *r, const char *resume, char *err, size_t errcap)
         r->start_step = ck.step;
         r->wall_offset = ck.wall_s;
     }
-    train_ckpt_free(&ck);
-    return 0;
+    rc = 0;
+    goto done;
 fail:
+    rc = 1;
+done:
     train_ckpt_free(&ck);
-    return 1;
+    /* every rank that passed the agreement above reaches this one */
+    return r->dist ? dist_agree(r, rc, err, errcap) : rc;
 }
 
 static void teardown(run_state *r)
@@ -235,6 +263,7 @@ static void teardown(run_state *r)
     free(r->inputs);
     free(r->targets);
     muon_opt_free(r->opt);
+    train_par_opt_free(r->popt);
     gpt_free(r->model);
     if (r->have_loader)
         data_loader_free(&r->loader);
@@ -244,14 +273,26 @@ static void teardown(run_state *r)
         tok_free(&r->tok);
 }
 
+/* The mean loss of this rank's slice of the batch in r->inputs, weighted
+ * by the slice's share of the batch, so the ranks' values sum to the
+ * batch's mean loss. */
+static double slice_loss(run_state *r)
+{
+    const train_config *c = &r->cfg;
+    size_t off = (size_t)r->b_lo * (size_t)c->model.context;
+    float loss = gpt_forward(r->model, r->inputs + off, r->targets + off, r->b_n, c->model.context);
+    return r->dist ? (double)loss * r->b_n / c->batch : (double)loss;
+}
+
 static double evaluate(run_state *r)
 {
     double sum = 0;
-    const train_config *c = &r->cfg;
     for (int b = 0; b < r->val.n_batches; b++) {
         data_val_batch(&r->val, b, r->inputs, r->targets);
-        sum += gpt_forward(r->model, r->inputs, r->targets, c->batch, c->model.context);
+        sum += slice_loss(r);
     }
+    if (r->dist)
+        train_par_sum(&sum, 1);
     return sum / r->val.n_batches;
 }
 
@@ -260,6 +301,18 @@ static volatile sig_atomic_t stop_signal;
 void train_request_stop(int sig)
 {
     stop_signal = sig;
+}
+
+/* The gradient of the batch's mean loss is the sum over ranks of each
+ * slice's mean-loss gradient times the slice's share. */
+static void scale_grads(run_state *r)
+{
+    if (!r->dist || r->b_n == r->cfg.batch)
+        return;
+    const float share = (float)((double)r->b_n / r->cfg.batch);
+    float *g = gpt_grads(r->model);
+    for (size_t i = 0, n = gpt_num_params(r->model); i < n; i++)
+        g[i] *= share;
 }
 
 /* path NULL: DIR/checkpoint.bin */
@@ -277,6 +330,21 @@ static int save_checkpoint(run_state *r, const char *path_or_null, long step, do
     memcpy(ck.data_state, &ds, sizeof ds);
     ck.params = gpt_params(r->model);
     ck.n_params = gpt_num_params(r->model);
+    if (r->dist) {
+        /* collective: every rank sends its part, rank 0 writes */
+        muon_status s = train_par_opt_save(r->popt, &ck.opt_state, &ck.opt_state_len);
+        int rc = 0;
+        if (s != MUON_OK) {
+            snprintf(err, errcap, "optimizer state: %s", train_par_opt_error(r->popt));
+            rc = -1;
+        } else if (r->rank == 0) {
+            char path[TRAIN_PATH_MAX + 32];
+            snprintf(path, sizeof path, "%s/checkpoint.bin", r->cfg.out_dir);
+            rc = train_ckpt_save(path_or_null ? path_or_null : path, &ck, err, errcap);
+        }
+        free(ck.opt_state);
+        return rc;
+    }
     if (muon_opt_serialized_size(r->opt, &ck.opt_state_len) != MUON_OK ||
         !(ck.opt_state = malloc(ck.opt_state_len))) {
         snprintf(err, errcap, "out of memory saving the optimizer state");
@@ -315,10 +383,13 @@ static void poison_if_asked(run_state *r, long step)
             gpt_grads(r->model)[0] = NAN;
 }
 
-static int periodic_due(const train_config *c, long step, double since_s)
+/* Under --dist only the step count decides: the ranks' clocks would
+ * disagree about the minutes, and the save is collective. */
+static int periodic_due(const run_state *r, long step, double since_s)
 {
+    const train_config *c = &r->cfg;
     return (c->checkpoint_every > 0 && step % c->checkpoint_every == 0) ||
-           (c->checkpoint_minutes > 0 && since_s >= 60.0 * c->checkpoint_minutes);
+           (!r->dist && c->checkpoint_minutes > 0 && since_s >= 60.0 * c->checkpoint_minutes);
 }
 
 static int save_periodic(run_state *r, long step, double wall, char *err, size_t errcap)
@@ -330,6 +401,8 @@ static int save_periodic(run_state *r, long step, double wall, char *err, size_t
     }
     if (save_checkpoint(r, path, step, wall, err, errcap))
         return -1;
+    if (r->rank != 0)
+        return 0;
     return train_prune_checkpoints(r->cfg.out_dir, r->cfg.keep_checkpoints, err, errcap);
 }
 
@@ -358,6 +431,96 @@ static int record_eval(train_result *res, long step, double loss, double wall)
     return 0;
 }
 
+/* --dist: the process group, this rank's slice of the batch and its
+ * thread count. 0, or 2 with a message (the same on every rank). */
+static int dist_begin(run_state *r, char *err, size_t errcap)
+{
+    train_config *c = &r->cfg;
+    r->dist = c->dist[0] != 0;
+    r->size = 1;
+    r->b_n = c->batch;
+    if (!r->dist)
+        return 0;
+    if (!train_par_available()) {
+        snprintf(err, errcap, "--dist needs muon built with Open MPI (libopenmpi-dev); this "
+                              "build has none");
+        return 2;
+    }
+    if (train_par_mode_valid(c->dist)) {
+        snprintf(err, errcap, "--dist must be ddp, zero1 or owner, got '%s'", c->dist);
+        return 2;
+    }
+    r->rank = train_par_rank();
+    r->size = train_par_size();
+    if (c->batch < r->size) {
+        /* every rank finds this; rank 0 says it */
+        if (r->rank == 0)
+            snprintf(err, errcap, "--batch (%d) must be at least the number of ranks (%d): every "
+                                  "rank trains on a slice of each batch", c->batch, r->size);
+        else
+            err[0] = 0;
+        return 2;
+    }
+    int q = c->batch / r->size, extra = c->batch % r->size;
+    r->b_n = q + (r->rank < extra);
+    r->b_lo = r->rank * q + (r->rank < extra ? r->rank : extra);
+    if (c->threads == 0)
+        c->threads = train_par_default_threads(omp_get_num_procs());
+    if (r->rank != 0)
+        c->progress = TRAIN_PROGRESS_QUIET;
+    return 0;
+}
+
+/* --dist: every rank ends with the worst rc; a message is kept by rank 0,
+ * or by the ranks that failed when rank 0 did not, each naming itself. */
+static int dist_agree(const run_state *r, int rc, char *err, size_t errcap)
+{
+    if (!r->dist)
+        return rc;
+    int rc0 = 0, all = train_par_agree(rc, &rc0);
+    if (all == 0)
+        return 0;
+    if (rc == 0 || (r->rank != 0 && rc0 != 0))
+        err[0] = 0;
+    else if (r->rank != 0) {
+        char tmp[TRAIN_ERR_LEN];
+        snprintf(tmp, sizeof tmp, "%s", err);
+        snprintf(err, errcap, "rank %d: %s", r->rank, tmp);
+    }
+    return all;
+}
+
+/* One training step: the loss of the global batch (summed over the ranks
+ * before anyone steps, so every rank agrees on divergence), the backward
+ * pass and the optimizer. */
+/* One step; *bad names a non-finite loss or gradient, in which case the
+ * optimizer is not stepped. Under --dist the loss is the ranks' sum, so
+ * every rank finds it alike; the gradients are checked by the optimizer
+ * after their reduction. */
+static muon_status train_step(run_state *r, long step, double mult, double *loss,
+                              const char **bad)
+{
+    *bad = NULL;
+    gpt_zero_grad(r->model);
+    *loss = slice_loss(r);
+    if (r->dist)
+        train_par_sum(loss, 1);
+    if (!isfinite(*loss)) {
+        *bad = "the loss is not finite";
+        return MUON_OK;
+    }
+    gpt_backward(r->model);
+    scale_grads(r);
+    if (!r->dist) {
+        poison_if_asked(r, step);
+        if (!grads_finite(r->model)) {
+            *bad = "a gradient is not finite";
+            return MUON_OK;
+        }
+    }
+    return r->dist ? train_par_opt_step(r->popt, mult) : muon_opt_step(r->opt, mult);
+}
+
 int train_run(const train_config *cfg, const char *resume, train_result *res, char *err,
               size_t errcap)
 {
@@ -368,19 +531,30 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
         memset(res, 0, sizeof *res);
     if (train_config_validate(&r.cfg, err, errcap))
         return 2;
+    int rc = dist_begin(&r, err, errcap);
+    if (rc)
+        return rc;
     int threads = r.cfg.threads > 0 ? r.cfg.threads : omp_get_num_procs();
     omp_set_num_threads(threads);
     muon_set_blas_threads(threads);
-    int rc = setup(&r, resume, err, errcap);
-    if (rc) {
+    rc = setup(&r, resume, err, errcap);
+    if (rc) { /* the ranks have agreed on it already */
         teardown(&r);
         return rc;
     }
     const train_config *c = &r.cfg;
-    if (make_dir(c->out_dir, err, errcap) ||
-        metrics_open(&r.log, c->out_dir, r.start_step, err, errcap)) {
+    /* only rank 0 writes files */
+    if (r.rank == 0 &&
+        (make_dir(c->out_dir, err, errcap) ||
+         metrics_open(&r.log, c->out_dir, r.start_step, err, errcap)))
+        rc = 1;
+    if (r.dist)
+        train_par_watchdog_start(c->dist_timeout);
+    if ((rc = dist_agree(&r, rc, err, errcap))) {
+        train_par_watchdog_stop();
+        metrics_close(&r.log);
         teardown(&r);
-        return 1;
+        return rc;
     }
     muon_schedule sched = muon_schedule_default();
     sched.kind = c->schedule;
@@ -396,29 +570,28 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
     double last_loss = NAN;
     long train_tokens = 0;
     const long tokens_per_step = (long)c->batch * c->model.context;
-    rc = 0;
     for (long step = r.start_step + 1; step <= end; step++) {
         double mult = muon_schedule_multiplier(&sched, step - 1);
-        double t0 = now_s();
+        double t0 = now_s(), loss;
+        if (r.dist)
+            train_par_heartbeat();
         data_loader_next(&r.loader, r.inputs, r.targets);
-        gpt_zero_grad(r.model);
-        float loss = gpt_forward(r.model, r.inputs, r.targets, c->batch, c->model.context);
-        muon_status s = MUON_OK;
-        const char *bad = !isfinite(loss) ? "the loss is not finite" : NULL;
-        if (!bad) {
-            gpt_backward(r.model);
-            poison_if_asked(&r, step);
-            if (!grads_finite(r.model))
-                bad = "a gradient is not finite";
-        }
-        /* a refused step leaves parameters and optimizer state as they were */
-        int skip = bad && !c->nonfinite_abort && r.log.skips < c->max_skips;
-        if (!bad)
-            s = muon_opt_step(r.opt, mult);
+        const char *bad;
+        muon_status s = train_step(&r, step, mult, &loss, &bad);
         double dt = now_s() - t0;
+        if (s == MUON_ERR_IO && r.dist) {
+            /* a collective failed: the group cannot go on */
+            fprintf(stderr, "muon train: rank %d: %s\n", r.rank, train_par_opt_error(r.popt));
+            train_par_abort(1);
+        }
+        /* a refused step leaves parameters and optimizer state as they were;
+         * every rank sees the same summed loss, so they refuse together */
+        int skip = bad && !c->nonfinite_abort && r.log.skips < c->max_skips;
         if ((bad && !skip) || s != MUON_OK) {
             snprintf(err, errcap, "training diverged at step %ld: %s%s", step,
-                     bad ? bad : muon_opt_error(r.opt),
+                     bad      ? bad
+                     : r.dist ? train_par_opt_error(r.popt)
+                              : muon_opt_error(r.opt),
                      bad && !c->nonfinite_abort ? " (after --max-skips skipped steps)" : "");
             if (res)
                 res->diverged = 1;
@@ -438,6 +611,8 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
         }
         double val = NAN;
         if (step % c->eval_every == 0 || step == c->steps || step == end) {
+            if (r.dist)
+                train_par_heartbeat();
             val = evaluate(&r);
             last_val = val;
             if (record_eval(res, step, val, now_s() - t_begin)) {
@@ -447,19 +622,26 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
             }
         }
         double lr_now = c->lr * mult;
+        metrics_comm mc = {0, 0, 0};
+        if (r.dist) {
+            double comm_s;
+            train_par_opt_stats(r.popt, &mc.opt_state_bytes, &mc.comm_bytes, &comm_s);
+            mc.comm_ms = comm_s * 1e3;
+        }
         if (skip)
             metrics_write_skipped(&r.log, step, loss, lr_now, val);
         else
-            metrics_write(&r.log, step, loss, lr_now, (double)tokens_per_step / dt, val);
+            metrics_write(&r.log, step, loss, lr_now, (double)tokens_per_step / dt, val,
+                          r.dist ? &mc : NULL);
         /* the ETA divides by the steps of this process, so its time only */
         progress_update(&pm, step, skip ? last_loss : loss, val, (double)tokens_per_step / dt,
                         now_s() - t_begin - r.wall_offset);
-        if (stop_signal) {
+        if (stop_signal && !r.dist) {
             end = step;
             rc = TRAIN_STOPPED;
             break;
         }
-        if (step < end && periodic_due(c, step, now_s() - t_last_save)) {
+        if (step < end && periodic_due(&r, step, now_s() - t_last_save)) {
             if (save_periodic(&r, step, now_s() - t_begin, err, errcap)) {
                 rc = 1;
                 break;
@@ -470,15 +652,20 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
     progress_end(&pm);
     metrics_close(&r.log);
     double wall = now_s() - t_begin;
+    if (r.dist)
+        train_par_heartbeat();
     if ((rc == 0 || rc == TRAIN_STOPPED) && save_checkpoint(&r, NULL, end, wall, err, errcap))
         rc = 1;
+    rc = dist_agree(&r, rc, err, errcap);
+    if (r.dist)
+        train_par_watchdog_stop();
     if (rc == TRAIN_STOPPED)
         snprintf(err, errcap, "stopped by signal %d after step %ld; wrote %s/checkpoint.bin "
                  "(continue with --resume)", (int)stop_signal, end, c->out_dir);
     /* the checkpoint and metrics are written: a missing plot is a warning */
     char perr[512];
-    int plotted = rc == 0 && metrics_plot(c->out_dir, perr, sizeof perr) == 0;
-    if (rc == 0 && !plotted)
+    int plotted = rc == 0 && r.rank == 0 && metrics_plot(c->out_dir, perr, sizeof perr) == 0;
+    if (rc == 0 && r.rank == 0 && !plotted)
         fprintf(stderr, "warning: %s/loss.svg not written: %s\n", c->out_dir, perr);
     if (res) {
         res->steps_done = end;
@@ -489,7 +676,12 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
         res->wall_s = wall;
         res->n_params = gpt_num_params(r.model);
         res->param_bytes = res->grad_bytes = res->n_params * sizeof(float);
-        res->opt_state_bytes = muon_opt_state_bytes(r.opt);
+        if (r.dist) {
+            size_t cb;
+            double cs;
+            train_par_opt_stats(r.popt, &res->opt_state_bytes, &cb, &cs);
+        } else
+            res->opt_state_bytes = muon_opt_state_bytes(r.opt);
         res->act_bytes = gpt_activation_bytes(r.model);
     }
     teardown(&r);

@@ -63,6 +63,12 @@ typedef struct {
     double spectrum_power, fanion_alpha, sign_scale;
     int fanion_k;
     muon_decay_shape decay_shape; /* of wsd; adamw-muon switches where it starts */
+    /* data-parallel over MPI (train/par.h); not part of a checkpoint, so a
+     * run may resume with another mode or rank count */
+    char dist[16];    /* "" one process, else "ddp" | "zero1" | "owner" */
+    int dist_overlap; /* 1: communication overlaps computation */
+    int dist_bf16;    /* zero1: all-gather the orthogonalization input in bf16 */
+    double dist_timeout; /* seconds without progress before a rank gives up; 0: wait */
 } train_config;
 
 /* Exit status of a run stopped by SIGINT/SIGTERM after writing its checkpoint. */
