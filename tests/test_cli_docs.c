@@ -22,6 +22,7 @@
 
 #define MAX_TOKENS 64
 #define MAX_NAMES 32
+#define MAX_FLAGS 256
 
 typedef struct {
     int is_num;
@@ -186,7 +187,7 @@ static int check_subcommand(const char *docs, const char *sub)
         free(help);
         return 1;
     }
-    char seen[64][48];
+    char seen[MAX_FLAGS][48];
     for (const char *line = help; line && *line; line = strchr(line, '\n'), line += !!line) {
         if (strncmp(line, "  --", 4) != 0)
             continue;
@@ -195,7 +196,7 @@ static int check_subcommand(const char *docs, const char *sub)
         snprintf(flag, sizeof flag, "%.*s", (int)(nl < 47 ? nl : 47), line + 4);
         if (!strcmp(flag, "help"))
             continue;
-        if (flags < 64)
+        if (flags < MAX_FLAGS)
             snprintf(seen[flags++], sizeof seen[0], "%s", flag);
         /* "--name METAVAR  help": a value flag has a metavar before the gap */
         const char *gap = strstr(line + 4, "  ");
