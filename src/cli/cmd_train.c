@@ -32,12 +32,24 @@ static void on_stop_signal(int sig)
     train_request_stop(sig);
 }
 
+/* The handler runs on a stack of its own: oneDNN's generated kernels may
+ * keep data below the stack pointer beyond the 128 bytes the ABI reserves,
+ * and a signal frame pushed there overwrote it (heap corruption reported
+ * on a later free, docs/reliability.md). The kernel delivers a signal sent
+ * to the process to its main thread unless that thread blocks it. */
 static void catch_stop_signals(void)
 {
+    static char alt[1 << 16] __attribute__((aligned(64)));
+    stack_t ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_sp = alt;
+    ss.ss_size = sizeof alt;
+    int on_alt = sigaltstack(&ss, NULL) == 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESTART; /* a checkpoint being written is not interrupted */
+    /* SA_RESTART: a checkpoint being written is not interrupted */
+    sa.sa_flags = SA_RESTART | (on_alt ? SA_ONSTACK : 0);
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
