@@ -204,8 +204,8 @@ int exp_lsq(exp_ctx *x)
                 fprintf(stderr, "muon exp lsq: %s lr %g momentum %g: %ld iterations (%.0f s)\n",
                         opt_names[o], grid[o][k].lr, grid[o][k].mom, it, exp_now() - t0);
             else if (!x->quick)
-                fprintf(stderr, "muon exp lsq: %s lr %g momentum %g: stopped, behind the best "
-                                "(%.0f s)\n",
+                fprintf(stderr, "muon exp lsq: %s lr %g momentum %g: no target (budget spent, "
+                                "diverged, or behind the best run) (%.0f s)\n",
                         opt_names[o], grid[o][k].lr, grid[o][k].mom, exp_now() - t0);
         }
         iters[o] = b >= 0 ? (double)b : NAN;
