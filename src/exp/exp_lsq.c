@@ -169,8 +169,9 @@ int exp_lsq(exp_ctx *x)
     static setting grid[N_OPT][8];
     static int gn[N_OPT];
     for (int o = 0; o < 3; o++) {
-        const double f[3] = {0.7, 1.0, 1.4}; /* ascending: a smaller rate reaches the
-                                                * target surely, and caps the rest */
+        /* ascending: the smallest rate is the likeliest to reach the target,
+         * and its count then caps the others */
+        const double f[3] = {0.7, 1.0, 1.4};
         for (int k = 0; k < 3; k++)
             grid[o][gn[o]++] = (setting){paper_lr[o] * f[k], paper_mom[o]};
     }
