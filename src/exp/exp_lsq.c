@@ -169,7 +169,9 @@ int exp_lsq(exp_ctx *x)
     static setting grid[N_OPT][8];
     static int gn[N_OPT];
     for (int o = 0; o < 3; o++) {
-        const double f[3] = {1.0, 0.7, 1.4}; /* the paper's first: the cap for the rest */
+        /* ascending: the smallest rate is the likeliest to reach the target,
+         * and its count then caps the others */
+        const double f[3] = {0.7, 1.0, 1.4};
         for (int k = 0; k < 3; k++)
             grid[o][gn[o]++] = (setting){paper_lr[o] * f[k], paper_mom[o]};
     }
@@ -204,8 +206,8 @@ int exp_lsq(exp_ctx *x)
                 fprintf(stderr, "muon exp lsq: %s lr %g momentum %g: %ld iterations (%.0f s)\n",
                         opt_names[o], grid[o][k].lr, grid[o][k].mom, it, exp_now() - t0);
             else if (!x->quick)
-                fprintf(stderr, "muon exp lsq: %s lr %g momentum %g: stopped, behind the best "
-                                "(%.0f s)\n",
+                fprintf(stderr, "muon exp lsq: %s lr %g momentum %g: no target (budget spent, "
+                                "diverged, or behind the best run) (%.0f s)\n",
                         opt_names[o], grid[o][k].lr, grid[o][k].mom, exp_now() - t0);
         }
         iters[o] = b >= 0 ? (double)b : NAN;
