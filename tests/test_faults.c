@@ -79,7 +79,11 @@ static int sweep(const char *dir, const char *label, const char *args, const cha
     }
     int good = 1;
     *n_err = *n_ok = 0;
-    for (long k = 1; k <= total && good; k++) {
+    /* every allocation of the set-up; where the products allocate in every
+     * step (bf16 widened to fp32 on CPUs without bf16 units: hundreds),
+     * every stride-th of those, so the sweep stays near 150 runs */
+    long stride = total > 150 ? (total - 60) / 90 + 1 : 1;
+    for (long k = 1; k <= total && good; k += k < 60 ? 1 : stride) {
         if (before && tu_run(before, NULL) != 0)
             return 0;
         if (keep) {
@@ -108,8 +112,8 @@ static int sweep(const char *dir, const char *label, const char *args, const cha
         free(out);
     }
     free(kept);
-    printf("    %s: %ld allocations, each failed once: %d clear errors, %d recovered\n", label,
-           total, *n_err, *n_ok);
+    printf("    %s: %ld allocations, %d failed one at a time: %d clear errors, %d recovered\n",
+           label, total, *n_err + *n_ok, *n_err, *n_ok);
     return good;
 }
 

@@ -57,6 +57,7 @@ struct gpt_model {
 
     /* mixed precision: the linear layers' bf16 operand scratch */
     muon_precision precision;
+    muon_status fwd_status; /* of the last gpt_forward's products */
     nn_mixed_scratch mx;
     void *mxmem;
     size_t mx_bytes;
@@ -334,6 +335,7 @@ muon_status gpt_set_precision(gpt_model *m, muon_precision p)
 }
 
 muon_precision gpt_get_precision(const gpt_model *m) { return m->precision; }
+muon_status gpt_forward_status(const gpt_model *m) { return m ? m->fwd_status : MUON_ERR_NULL; }
 
 /* The linear layer at the model's precision; the fp32 one cannot fail. */
 static muon_status linear_fwd(gpt_model *m, float *y, const float *x, const float *W, int N, int in,
@@ -403,6 +405,7 @@ float gpt_forward(gpt_model *m, const int32_t *tokens, const int32_t *targets, i
     m->B = B;
     m->T = T;
     m->grad_ready = 0;
+    m->fwd_status = MUON_OK;
     memcpy(m->tokens, tokens, (size_t)N * sizeof *tokens);
     nn_embedding_forward(m->x[0], tokens, m->wte, N, D);
     /* Each rmsnorm also copies its input into the next residual buffer and
@@ -428,6 +431,7 @@ float gpt_forward(gpt_model *m, const int32_t *tokens, const int32_t *targets, i
     nn_rmsnorm_forward(m->hf, m->rstdf, m->x[c->layers], m->lnf, N, D, NULL);
     if (st == MUON_OK)
         st = linear_fwd(m, m->logits, m->hf, m->head, N, D, V, 0);
+    m->fwd_status = st;
     if (st != MUON_OK) /* only the mixed path's fallback can fail: no memory */
         return NAN;
     if (!targets)

@@ -117,6 +117,9 @@ int gpt_find_tensor(const gpt_model *m, const char *name);
  * logits for gpt_logits(). Returns NAN (and changes nothing) for a NULL
  * model/tokens, B or T out of range, or a token or target outside [0, V). */
 float gpt_forward(gpt_model *m, const int32_t *tokens, const int32_t *targets, int B, int T);
+/* Why the last gpt_forward returned NaN when a product failed (the mixed
+ * layers' MUON_ERR_NOMEM); MUON_OK otherwise, a NaN then being the data's. */
+muon_status gpt_forward_status(const gpt_model *m);
 
 /* Logits (B*T, V) of the last forward without targets: row b * T + t
  * predicts the token after position t of sequence b. */

@@ -284,12 +284,16 @@ static double slice_loss(run_state *r)
     return r->dist ? (double)loss * r->b_n / c->batch : (double)loss;
 }
 
-static double evaluate(run_state *r)
+/* *st: MUON_OK, or the status of a product that failed in a batch */
+static double evaluate(run_state *r, muon_status *st)
 {
     double sum = 0;
+    *st = MUON_OK;
     for (int b = 0; b < r->val.n_batches; b++) {
         data_val_batch(&r->val, b, r->inputs, r->targets);
         sum += slice_loss(r);
+        if (*st == MUON_OK)
+            *st = gpt_forward_status(r->model);
     }
     if (r->dist)
         train_par_sum(&sum, 1);
@@ -453,12 +457,16 @@ static int dist_begin(run_state *r, char *err, size_t errcap)
     r->rank = train_par_rank();
     r->size = train_par_size();
     if (c->batch < r->size) {
-        /* every rank finds this; rank 0 says it */
-        if (r->rank == 0)
-            snprintf(err, errcap, "--batch (%d) must be at least the number of ranks (%d): every "
-                                  "rank trains on a slice of each batch", c->batch, r->size);
-        else
-            err[0] = 0;
+        /* every rank finds this; rank 0 says it, and the others wait until
+         * it has, or mpirun could end the job before the message is out */
+        if (r->rank == 0) {
+            fprintf(stderr, "muon train: --batch (%d) must be at least the number of ranks (%d): "
+                            "every rank trains on a slice of each batch\n", c->batch, r->size);
+            fflush(stderr);
+        }
+        double together = 0;
+        train_par_sum(&together, 1);
+        err[0] = 0;
         return 2;
     }
     int q = c->batch / r->size, extra = c->batch % r->size;
@@ -503,13 +511,22 @@ static muon_status train_step(run_state *r, long step, double mult, double *loss
     *bad = NULL;
     gpt_zero_grad(r->model);
     *loss = slice_loss(r);
+    muon_status fs = gpt_forward_status(r->model);
+    if (fs != MUON_OK) { /* a failed product, not a NaN of the data's */
+        *bad = "out of memory in the model's forward products";
+        return fs;
+    }
     if (r->dist)
         train_par_sum(loss, 1);
     if (!isfinite(*loss)) {
         *bad = "the loss is not finite";
         return MUON_OK;
     }
-    gpt_backward(r->model);
+    muon_status bs = gpt_backward(r->model);
+    if (bs != MUON_OK) {
+        *bad = "out of memory in the model's backward products";
+        return bs;
+    }
     scale_grads(r);
     if (!r->dist) {
         poison_if_asked(r, step);
@@ -586,7 +603,21 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
         }
         /* a refused step leaves parameters and optimizer state as they were;
          * every rank sees the same summed loss, so they refuse together */
-        int skip = bad && !c->nonfinite_abort && r.log.skips < c->max_skips;
+        int skip = bad && s == MUON_OK && !c->nonfinite_abort && r.log.skips < c->max_skips;
+        if ((bad && s != MUON_OK) || s == MUON_ERR_NOMEM) {
+            /* memory ran out in the model's or the optimizer's products: an
+             * error of the machine, not a divergence of the run */
+            snprintf(err, errcap, "step %ld: %s", step,
+                     bad      ? bad
+                     : r.dist ? train_par_opt_error(r.popt)
+                              : muon_opt_error(r.opt));
+            if (r.dist) { /* the other ranks are inside a collective */
+                fprintf(stderr, "muon train: rank %d: %s\n", r.rank, err);
+                train_par_abort(1);
+            }
+            rc = 1;
+            break;
+        }
         if ((bad && !skip) || s != MUON_OK) {
             snprintf(err, errcap, "training diverged at step %ld: %s%s", step,
                      bad      ? bad
@@ -613,8 +644,19 @@ int train_run(const train_config *cfg, const char *resume, train_result *res, ch
         if (step % c->eval_every == 0 || step == c->steps || step == end) {
             if (r.dist)
                 train_par_heartbeat();
-            val = evaluate(&r);
+            muon_status es;
+            val = evaluate(&r, &es);
             last_val = val;
+            if (es != MUON_OK) {
+                snprintf(err, errcap, "step %ld: out of memory in the model's products during "
+                         "evaluation", step);
+                if (r.dist) {
+                    fprintf(stderr, "muon train: rank %d: %s\n", r.rank, err);
+                    train_par_abort(1);
+                }
+                rc = 1;
+                break;
+            }
             if (record_eval(res, step, val, now_s() - t_begin)) {
                 snprintf(err, errcap, "out of memory recording the evaluation of step %ld", step);
                 rc = 1;
