@@ -127,7 +127,9 @@ test-valgrind:
 	sh tests/valgrind.sh build-vg
 
 # libFuzzer targets, one per parser (tests/fuzz/fuzz_NAME.c), in their own
-# clang build tree; tests/fuzz/run.sh makes the seeds and runs each target.
+# clang build tree, without the MPI part (no parser there; the targets link
+# the tool's single-process files); tests/fuzz/run.sh makes the seeds and
+# runs each target.
 FUZZ_CC ?= clang
 SECONDS ?= 10
 FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
@@ -144,7 +146,7 @@ fuzz:
 	    "$(FUZZ_CC) cannot link libFuzzer; install libclang-rt-14-dev" >&2; exit 1; }
 	@echo '#include <omp.h>' | $(FUZZ_CC) -fopenmp -x c -E - -o /dev/null 2>/dev/null || { \
 	    echo "make fuzz: $(FUZZ_CC) has no OpenMP; install libomp-dev" >&2; exit 1; }
-	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OPT=-O1 CFLAGS=-Wno-pass-failed SAN="$(FUZZ_SAN)" \
+	$(MAKE) BUILD=build-fuzz HAVE_MPI= CC=$(FUZZ_CC) OPT=-O1 CFLAGS=-Wno-pass-failed SAN="$(FUZZ_SAN)" \
 	    fuzz-build
 	sh tests/fuzz/run.sh build-fuzz $(SECONDS)
 
