@@ -70,22 +70,25 @@ static void sleep_ms(double ms)
     nanosleep(&t, NULL);
 }
 
+/* Lines of a metrics.jsonl so far (0 when it does not exist yet). */
+static long steps_logged(const char *path)
+{
+    char *t = tu_read_file(path, NULL);
+    long n = 0;
+    for (const char *p = t; p && *p; p++)
+        n += *p == '\n';
+    free(t);
+    return n;
+}
+
 /* Wait (up to 60 s) until dir/metrics.jsonl holds n lines, so the signal
  * lands in a known step; the first steps have a test of their own. */
 static void wait_for_steps(const char *dir, int n)
 {
     char p[800];
     snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
-    for (int i = 0; i < 6000; i++) {
-        char *t = tu_read_file(p, NULL);
-        int lines = 0;
-        for (const char *c = t; c && *c; c++)
-            lines += *c == '\n';
-        free(t);
-        if (lines >= n)
-            return;
+    for (int i = 0; i < 6000 && steps_logged(p) < n; i++)
         sleep_ms(10);
-    }
 }
 
 /* Every checkpoint*.bin of dir loads; their count into *n. */
@@ -380,15 +383,6 @@ static long rss_kib(pid_t pid)
     return v;
 }
 
-static long steps_logged(const char *path)
-{
-    char *t = tu_read_file(path, NULL);
-    long n = 0;
-    for (const char *p = t; p && *p; p++)
-        n += *p == '\n';
-    free(t);
-    return n;
-}
 
 TEST(interrupt_long_run_memory_stays_flat)
 {
@@ -443,8 +437,8 @@ TEST(interrupt_long_run_memory_stays_flat)
 
 /* A signal at any moment of the first steps, when oneDNN builds and first
  * runs its kernels: the run stops with its checkpoint (or, before the
- * handler is installed, dies of the signal), never of a corrupted heap.
- * Without the handler's own stack this failed about one run in ten. */
+ * handler is installed, dies of the signal), never of a corrupted heap
+ * (docs/reliability.md: why the handler has a stack of its own). */
 TEST(interrupt_signal_during_the_first_steps_is_safe)
 {
     if (!built())
