@@ -437,6 +437,20 @@ typedef struct {
     const char *rule; /* its update rule now: "muon", "adamw", "sgdm", "scale", ... */
 } muon_param_info;
 
+/* The state buffers of a finalized optimizer's parameter `index`, for
+ * bindings that hold state in their own form: bufs (2 entries) receives
+ * pointers to *count buffers of the parameter's element count (the Muon
+ * rule: the momentum M; AdamW: the moments m, v; SGDM: M), owned by opt and
+ * valid until it is freed; *steps the updates applied (AdamW's bias
+ * correction counts them). Writing through the pointers between steps sets
+ * the state. */
+muon_status muon_opt_param_state(muon_opt *opt, int index, float **bufs, int *count,
+                                 long *steps);
+muon_status muon_opt_set_param_steps(muon_opt *opt, int index, long steps);
+/* hold = 1: the following steps leave parameter `index` as it is (weights,
+ * state, step count; its gradient may be NULL), as PyTorch does for a
+ * parameter without a gradient; hold = 0 returns it to the steps. */
+muon_status muon_opt_hold_param(muon_opt *opt, int index, int hold);
 int muon_opt_num_params(const muon_opt *opt);
 muon_status muon_opt_param_info(const muon_opt *opt, int index, muon_param_info *info);
 /* Bytes of optimizer state (momentum and moment buffers). */

@@ -60,6 +60,7 @@ typedef struct {
     float *buf[MUON__MAX_BUFFERS]; /* into muon_opt.state, after finalize */
     long steps;
     int skipped;
+    int hold;            /* 1: steps leave it as it is (muon_opt_hold_param) */
     double cost;         /* orthogonalization flops (Muon rule), else 10 n */
     muon_status status;  /* result of this parameter in the current step */
 } muon__param;

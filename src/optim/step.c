@@ -53,6 +53,11 @@ static void run_one(const muon_opt *opt, muon__param *p, const step_lrs *lrs, in
      * makes N non-finite, which muon_orthogonalize refuses
      * (MUON_ERR_NONFINITE) before anything is written, in the pass over N
      * it makes anyway. */
+    if (p->hold) {
+        p->status = MUON_OK;
+        p->skipped = 0;
+        return;
+    }
     int ortho = muon__orthogonalizes_now(opt, p);
     if (!ortho && !muon__all_finite(p->g, p->n)) {
         finish(p, MUON_ERR_NONFINITE);
@@ -94,6 +99,11 @@ static void run_wide(const muon_opt *opt, muon__param *p, const step_lrs *lrs)
 {
     const long chunks = (long)((p->n + WIDE_CHUNK - 1) / WIDE_CHUNK);
     const int T = opt->threads;
+    if (p->hold) {
+        p->status = MUON_OK;
+        p->skipped = 0;
+        return;
+    }
     int ok = 1;
 #pragma omp parallel for schedule(static) num_threads(T) reduction(&& : ok)
     for (long c = 0; c < chunks; c++) {
@@ -191,7 +201,7 @@ muon_status muon_opt_step(muon_opt *opt, double lr_mult)
         return muon__opt_fail(opt, MUON_ERR_ARG, "lr_mult must be finite and >= 0 (got %g)",
                               lr_mult);
     for (int i = 0; i < opt->n_params; i++)
-        if (!opt->params[i].g)
+        if (!opt->params[i].g && !opt->params[i].hold)
             return muon__opt_fail(opt, MUON_ERR_NULL,
                                   "parameter '%s': gradient is NULL (see muon_opt_set_grad)",
                                   opt->params[i].name);
