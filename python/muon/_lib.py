@@ -91,7 +91,10 @@ def _candidates():
         # An explicit choice is final: falling back would hide a wrong path.
         return [env]
     here = os.path.dirname(os.path.abspath(__file__))
-    out = [os.path.normpath(os.path.join(here, "..", "..", "build", "libmuon.so"))]
+    # `pip install .` puts the library inside the package (setup.py); the
+    # repository's own build comes next, then an installed one.
+    out = [os.path.join(here, "libmuon.so.0")]
+    out.append(os.path.normpath(os.path.join(here, "..", "..", "build", "libmuon.so")))
     found = ctypes.util.find_library("muon")
     if found:
         out.append(found)
@@ -101,6 +104,10 @@ def _candidates():
 def _load():
     tried = []
     for path in _candidates():
+        if path != os.environ.get("MUON_LIB") and os.path.sep in path and \
+                not os.path.exists(path):
+            tried.append("%s (no such file)" % path)
+            continue
         try:
             return ctypes.CDLL(path), path
         except OSError as e:
@@ -175,3 +182,9 @@ muon_opt_serialized_size = _declare("muon_opt_serialized_size", _i, [_opt, _c.PO
 muon_opt_save_buffer = _declare("muon_opt_save_buffer", _i,
                                 [_opt, _vp, _sz, _c.POINTER(_sz)])
 muon_opt_load_buffer = _declare("muon_opt_load_buffer", _i, [_opt, _vp, _sz])
+muon_opt_set_buffers = _declare("muon_opt_set_buffers", _i,
+                                [_opt, _i, _fp, _fp, _i, _c.POINTER(_l)])
+muon_opt_param_state = _declare("muon_opt_param_state", _i,
+                                [_opt, _i, _c.POINTER(_fp), _c.POINTER(_i), _c.POINTER(_l)])
+muon_opt_set_param_steps = _declare("muon_opt_set_param_steps", _i, [_opt, _i, _l])
+muon_opt_hold_param = _declare("muon_opt_hold_param", _i, [_opt, _i, _i])
