@@ -1,6 +1,7 @@
 #!/bin/sh
 # Run the C suite and (unless PYTHON is "none") the Python binding's suite
-# and, where PYTHON has torch, muon.torch's, then print one closing line "N passed, N failed" over both.
+# and, where PYTHON has torch, muon.torch's; then print one closing line
+# "N passed, N failed" over all of them.
 # Usage: tests/run.sh BUILD_DIR PYTHON
 build=${1:-build}
 python=${2:-/usr/bin/python3}
