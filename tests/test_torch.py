@@ -196,8 +196,8 @@ def equals_the_numpy_binding_bit_for_bit():
     model = tiny_model()
     ref = [p.detach().numpy().copy() for p in model.parameters()]
     roles = ["embedding", "matrix", "vector", "matrix", "vector"]
-    groups = [{"params": [p], "role": r} for p, r in zip(model.parameters(), roles)]
-    opt = mt.Muon(groups, lr=0.02, threads=1)
+    opt = mt.Muon(model.parameters(), lr=0.02, threads=1, roles=roles,
+                  names=["wte", "fc", "fc.b", "head", "head.b"])
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
     nopt = muon.Muon(ref, lr=0.02, roles=roles, threads=1)
     x = torch.randint(0, 40, (32,), generator=gen(3))
@@ -420,6 +420,11 @@ def bad_params_are_refused_clearly():
         (lambda: mt.Muon([{"params": [torch.nn.Parameter(w[0].clone())], "role": "matrix"}]),
          "1-D"),
         (lambda: mt.Muon([torch.nn.Parameter(w)], threads=1.5), "threads"),
+        (lambda: mt.Muon([torch.nn.Parameter(w)], roles=["matrix", "vector"]), "2 roles"),
+        (lambda: mt.Muon([torch.nn.Parameter(w)], roles=["weight"]), "role"),
+        (lambda: mt.Muon([torch.nn.Parameter(w), torch.nn.Parameter(w.clone())],
+                         names=["a", "a"]), "twice"),
+        (lambda: mt.Muon([torch.nn.Parameter(w.double())], names=["fc1"]), "fc1"),
     ]
     for fn, word in cases:
         expect_raises(ValueError, fn, contains=word)

@@ -403,6 +403,8 @@ class Muon(torch.optim.Optimizer):
     "vector") or use_muon (True / False), and algo (default "muon").
     adam_lr and adam_weight_decay None follow lr and weight_decay. A 3-D
     matrix is a stack of matrices (experts), each orthogonalized on its own.
+    roles and names (one per parameter of a flat list, as in the numpy
+    binding) group the parameters by role and name them in messages.
     threads (all cores when 0) and offload are for the whole optimizer.
 
     A parameter without a gradient is left as it is. A non-finite gradient:
@@ -413,13 +415,17 @@ class Muon(torch.optim.Optimizer):
                  scale="moonlight", coeffs="polar-express", steps=5, method="auto",
                  adam_lr=None, adam_betas=(0.9, 0.95), adam_eps=1e-8, adam_weight_decay=None,
                  precision="auto", restarts=None, spectrum_power=0.0, role=None, use_muon=None,
-                 algo="muon", threads=0, offload=False, offload_chunk=_OFFLOAD_CHUNK):
+                 algo="muon", roles=None, names=None, threads=0, offload=False,
+                 offload_chunk=_OFFLOAD_CHUNK):
         if isinstance(threads, bool) or not isinstance(threads, int):
             raise ValueError("muon.torch: threads must be an int, got %r" % (threads,))
         if isinstance(offload_chunk, bool) or not isinstance(offload_chunk, int) or \
                 offload_chunk < 1:
             raise ValueError("muon.torch: offload_chunk must be an int >= 1, got %r"
                              % (offload_chunk,))
+        self._names = {}
+        if roles is not None or names is not None:
+            params = self._flat_with(params, roles, names)
         self._threads = threads
         self._offload = bool(offload)
         self._chunk = offload_chunk
@@ -433,6 +439,41 @@ class Muon(torch.optim.Optimizer):
         super().__init__(params, defaults)
 
     # ---------------------------------------------------------------- groups
+
+    def _flat_with(self, params, roles, names):
+        """roles / names, one per parameter of a flat list (the numpy
+        binding's form): groups by role, names kept for messages."""
+        params = list(params)
+        if not all(isinstance(p, torch.Tensor) for p in params):
+            raise ValueError("muon.torch: roles= and names= take a flat list of tensors; "
+                             "with parameter groups, give each group a role")
+        if names is not None:
+            names = list(names)
+            if len(names) != len(params):
+                raise ValueError("muon.torch: %d names for %d params" % (len(names), len(params)))
+            for k, n in enumerate(names):
+                if not isinstance(n, str) or not n or len(n.encode()) > 127:
+                    raise ValueError("muon.torch: name %d (%r) must be a non-empty string of at "
+                                     "most 127 bytes" % (k, n))
+            if len(set(names)) != len(names):
+                dup = next(n for n in names if names.count(n) > 1)
+                raise ValueError("muon.torch: parameter name %r is used twice" % dup)
+            self._names = {id(p): n for p, n in zip(params, names)}
+        if roles is None:
+            return params
+        roles = list(roles)
+        if len(roles) != len(params):
+            raise ValueError("muon.torch: %d roles for %d params" % (len(roles), len(params)))
+        groups = {}
+        for p, r in zip(params, roles):
+            if r not in ROLES:
+                raise ValueError("muon.torch: role %r: expected one of %s"
+                                 % (r, ", ".join(ROLES)))
+            groups.setdefault(r, []).append(p)
+        return [{"params": ps, "role": r} for r, ps in groups.items()]
+
+    def _name(self, gi, k, p):
+        return self._names.get(id(p), "g%d.p%d" % (gi, k))
 
     def _config(self, group):
         lr = group["lr"]
@@ -458,7 +499,8 @@ class Muon(torch.optim.Optimizer):
             raise ValueError("muon.torch: parameter group %d is empty" % gi)
         roles = []
         for k, p in enumerate(params):
-            where = "group %d param %d (shape %s)" % (gi, k, tuple(p.shape))
+            where = "group %d param %d (%s, shape %s)" % (gi, k, self._name(gi, k, p),
+                                                         tuple(p.shape))
             if not isinstance(p, torch.Tensor):
                 raise ValueError("muon.torch: %s is a %s, not a tensor" % (where,
                                                                            type(p).__name__))
@@ -543,7 +585,7 @@ class Muon(torch.optim.Optimizer):
         cfg = self._config(group)
         roles = self._check_params(group, gi)
         params = group["params"]
-        names = ["g%d.p%d" % (gi, k) for k in range(len(params))]
+        names = [self._name(gi, k, p) for k, p in enumerate(params)]
         if self._offload:
             eng = _OffloadEngine(cfg, params, names, roles, self._chunk)
         elif params[0].is_cuda:
@@ -620,7 +662,7 @@ class Muon(torch.optim.Optimizer):
         return loss
 
     def _check_grad(self, g, p, gi, k):
-        where = "group %d param %d" % (gi, k)
+        where = "group %d param %d (%s)" % (gi, k, self._name(gi, k, p))
         if g.is_sparse or g.layout != torch.strided:
             raise ValueError("muon.torch: the gradient of %s is sparse; dense gradients only"
                              % where)
