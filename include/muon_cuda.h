@@ -72,7 +72,8 @@ typedef struct muon_cuda_opt muon_cuda_opt;
 
 /* cfg->algo MUON_ALGO_MUON (the hybrid) or MUON_ALGO_ADAMW; other
  * algorithms, spectrum_power != 0, and an svd / AOL ortho config:
- * MUON_ERR_UNSUPPORTED. The optimizer keeps c, which must outlive it. */
+ * MUON_ERR_UNSUPPORTED. The config is checked before c, so its status
+ * comes without a device. The optimizer keeps c, which must outlive it. */
 muon_status muon_cuda_opt_create(muon_cuda *c, const muon_opt_config *cfg, muon_cuda_opt **out);
 void muon_cuda_opt_free(muon_cuda_opt *o);
 /* As muon_opt_add_param, with device pointers; a 3-D MATRIX param is a

@@ -31,8 +31,9 @@ static muon_status from_ctx(muon_cuda_opt *o, muon_status s)
 extern "C" muon_status muon_cuda_opt_create(muon_cuda *c, const muon_opt_config *cfg,
                                             muon_cuda_opt **out)
 {
-    if (!c || !cfg || !out) {
-        muon__cuda_set_last("muon_cuda_opt_create: %s is NULL", !c ? "c" : !cfg ? "cfg" : "out");
+    /* the config first: its checks need no device (tests/test_cuda_nodevice.c) */
+    if (!cfg || !out) {
+        muon__cuda_set_last("muon_cuda_opt_create: %s is NULL", !cfg ? "cfg" : "out");
         return MUON_ERR_NULL;
     }
     muon_status s = muon_opt_config_validate(cfg);
@@ -50,6 +51,10 @@ extern "C" muon_status muon_cuda_opt_create(muon_cuda *c, const muon_opt_config 
         (cfg->algo == MUON_ALGO_MUON && muon__cuda_ortho_resolve(&cfg->ortho, 2, 2, &oc) != MUON_OK)) {
         muon__cuda_set_last("muon_cuda_opt_create: spectrum_power, svd and AOL have no GPU path");
         return MUON_ERR_UNSUPPORTED;
+    }
+    if (!c) {
+        muon__cuda_set_last("muon_cuda_opt_create: the context is NULL");
+        return MUON_ERR_NULL;
     }
     muon_cuda_opt *o = (muon_cuda_opt *)calloc(1, sizeof *o);
     if (!o) {
