@@ -202,10 +202,10 @@ $(BUILD)/libmuon_cuda.so: $(CUDA_OBJ) $(BUILD)/libmuon.so $(BUILD)/libmuon.a src
 	    -L$(CUDA_LIBDIR) -lcublas -lcudart -Xlinker --version-script=src/cuda/libmuon_cuda.map \
 	    -Xlinker -rpath='$$ORIGIN' -Xlinker -rpath=$(CUDA_LIBDIR)
 
-$(BUILD)/test_cuda: $(CUDA_TEST_OBJ) $(BUILD)/obj/tests/testutil.o $(BUILD)/obj/tests/ref_ortho.o \
-                    $(BUILD)/libmuon_cuda.so $(BUILD)/libmuon.so
-	$(CC) $(LDFLAGS_ALL) -o $@ $(CUDA_TEST_OBJ) $(BUILD)/obj/tests/testutil.o \
-	    $(BUILD)/obj/tests/ref_ortho.o -L$(BUILD) -lmuon_cuda -lmuon -L$(CUDA_LIBDIR) -lcudart \
+# the suite's runner (tests/main.c) and references, over the GPU cases
+CUDA_TEST_REF := $(BUILD)/obj/tests/main.o $(BUILD)/obj/tests/testutil.o $(BUILD)/obj/tests/ref_ortho.o
+$(BUILD)/test_cuda: $(CUDA_TEST_OBJ) $(CUDA_TEST_REF) $(BUILD)/libmuon_cuda.so $(BUILD)/libmuon.so
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CUDA_TEST_OBJ) $(CUDA_TEST_REF) -L$(BUILD) -lmuon_cuda -lmuon -L$(CUDA_LIBDIR) -lcudart \
 	    $(LIB_LIBS) -Wl,-rpath,'$$ORIGIN' -Wl,-rpath,$(CUDA_LIBDIR)
 
 install-cuda: all
