@@ -78,6 +78,24 @@ muon_status muon__cuda_join(muon_cuda *c, int k);
 /* ---- elementwise kernels (kernels.cu); every launcher checks the launch */
 typedef __nv_bfloat16 muon__bf16_t;
 
+/* Threads per block of every elementwise kernel. */
+#define MUON__CUDA_THREADS 256
+
+/* Sum of a block's values in double, in a fixed tree order (the same bits
+ * every run); every thread of the block calls it. */
+static __device__ __forceinline__ double muon__cuda_block_sum(double v)
+{
+    __shared__ double sh[MUON__CUDA_THREADS];
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (int w = MUON__CUDA_THREADS / 2; w > 0; w /= 2) {
+        if ((int)threadIdx.x < w)
+            sh[threadIdx.x] += sh[threadIdx.x + w];
+        __syncthreads();
+    }
+    return sh[0];
+}
+
 /* Deterministic per-matrix sum of squares in double: matrix b's chunk k
  * partial lands in partials[b * nchunk + k] (a fixed order, so the same
  * bits every run), then one block per matrix adds them up. The finish also

@@ -10,7 +10,7 @@
  * CPU library's ISO C build does (gcc's -ffp-contract=off under -std=c11). */
 #include "cuda/internal.cuh"
 
-#define THREADS 256
+#define THREADS MUON__CUDA_THREADS
 #define CHUNK ((long)1 << 16) /* elements per block in the reductions */
 #define MAX_CHUNKS 1024
 
@@ -32,20 +32,6 @@ int muon__cuda_nchunk(long per)
     return (int)(k < 1 ? 1 : k > MAX_CHUNKS ? MAX_CHUNKS : k);
 }
 
-/* Sum of a block's values in double, in a fixed tree order. */
-__device__ static double block_sum(double v)
-{
-    __shared__ double sh[THREADS];
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (int w = THREADS / 2; w > 0; w /= 2) {
-        if ((int)threadIdx.x < w)
-            sh[threadIdx.x] += sh[threadIdx.x + w];
-        __syncthreads();
-    }
-    return sh[0];
-}
-
 /* blockIdx.x = chunk, blockIdx.y = matrix */
 __global__ static void k_sumsq_partials(const float *x, long per, int nchunk, double *partials)
 {
@@ -55,7 +41,7 @@ __global__ static void k_sumsq_partials(const float *x, long per, int nchunk, do
     double acc = 0;
     for (long i = lo + threadIdx.x; i < hi; i += THREADS)
         acc += (double)xb[i] * (double)xb[i];
-    double s = block_sum(acc);
+    double s = muon__cuda_block_sum(acc);
     if (threadIdx.x == 0)
         partials[(size_t)blockIdx.y * nchunk + blockIdx.x] = s;
 }
@@ -66,7 +52,7 @@ __global__ static void k_sumsq_finish(const double *partials, int nchunk, double
     double acc = 0;
     for (int k = threadIdx.x; k < nchunk; k += THREADS)
         acc += partials[(size_t)blockIdx.x * nchunk + k];
-    double s = block_sum(acc);
+    double s = muon__cuda_block_sum(acc);
     if (threadIdx.x == 0) {
         sumsq[blockIdx.x] = s;
         if (nonfinite && !isfinite(s))

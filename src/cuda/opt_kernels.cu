@@ -6,7 +6,7 @@
  * so its weights and state stay as they were. */
 #include "cuda/opt.cuh"
 
-#define THREADS 256
+#define THREADS MUON__CUDA_THREADS
 
 static muon_status launched(muon_cuda *c, int line)
 {
@@ -42,7 +42,6 @@ muon_status muon__cuda_check_grads(muon_cuda *c, cudaStream_t s, const muon__cud
 __global__ static void k_momentum(const muon__cuda_slot *slots, long per, float mu, int nesterov,
                                   const int *flags, float *n, double *partials, int nchunk)
 {
-    __shared__ double sh[THREADS];
     const muon__cuda_slot sl = slots[blockIdx.y];
     const int skip = flags[sl.param];
     long len = (per + nchunk - 1) / nchunk;
@@ -59,15 +58,9 @@ __global__ static void k_momentum(const muon__cuda_slot *slots, long per, float 
         nb[i] = ni;
         acc += (double)ni * (double)ni;
     }
-    sh[threadIdx.x] = acc;
-    __syncthreads();
-    for (int w = THREADS / 2; w > 0; w /= 2) {
-        if ((int)threadIdx.x < w)
-            sh[threadIdx.x] += sh[threadIdx.x + w];
-        __syncthreads();
-    }
+    double s = muon__cuda_block_sum(acc);
     if (threadIdx.x == 0)
-        partials[(size_t)blockIdx.y * nchunk + blockIdx.x] = sh[0];
+        partials[(size_t)blockIdx.y * nchunk + blockIdx.x] = s;
 }
 
 muon_status muon__cuda_momentum(muon_cuda *c, cudaStream_t s, const muon__cuda_slot *slots,
