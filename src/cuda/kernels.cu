@@ -32,18 +32,19 @@ int muon__cuda_nchunk(long per)
     return (int)(k < 1 ? 1 : k > MAX_CHUNKS ? MAX_CHUNKS : k);
 }
 
-/* blockIdx.x = chunk, blockIdx.y = matrix */
+/* blockIdx.x = matrix (up to 2^31 - 1 of them), blockIdx.y = chunk (at
+ * most MAX_CHUNKS, within y's 65535) */
 __global__ static void k_sumsq_partials(const float *x, long per, int nchunk, double *partials)
 {
     long len = (per + nchunk - 1) / nchunk;
-    long lo = (long)blockIdx.x * len, hi = lo + len < per ? lo + len : per;
-    const float *xb = x + (size_t)blockIdx.y * (size_t)per;
+    long lo = (long)blockIdx.y * len, hi = lo + len < per ? lo + len : per;
+    const float *xb = x + (size_t)blockIdx.x * (size_t)per;
     double acc = 0;
     for (long i = lo + threadIdx.x; i < hi; i += THREADS)
         acc += (double)xb[i] * (double)xb[i];
     double s = muon__cuda_block_sum(acc);
     if (threadIdx.x == 0)
-        partials[(size_t)blockIdx.y * nchunk + blockIdx.x] = s;
+        partials[(size_t)blockIdx.x * nchunk + blockIdx.y] = s;
 }
 
 __global__ static void k_sumsq_finish(const double *partials, int nchunk, double *sumsq,
@@ -71,7 +72,7 @@ muon_status muon__cuda_sumsq(muon_cuda *c, cudaStream_t s, const float *x, long 
                              double *partials, double *sumsq, int *nonfinite)
 {
     int nchunk = muon__cuda_nchunk(per);
-    k_sumsq_partials<<<dim3((unsigned)nchunk, (unsigned)batch), THREADS, 0, s>>>(x, per, nchunk,
+    k_sumsq_partials<<<dim3((unsigned)batch, (unsigned)nchunk), THREADS, 0, s>>>(x, per, nchunk,
                                                                                  partials);
     MUON__TRY(launched(c, __LINE__));
     return muon__cuda_sumsq_finish(c, s, batch, nchunk, partials, sumsq, nonfinite);

@@ -37,16 +37,16 @@ muon_status muon__cuda_check_grads(muon_cuda *c, cudaStream_t s, const muon__cud
     return launched(c, __LINE__);
 }
 
-/* blockIdx.x = chunk of the matrix (kernels.cu's chunking, so the partials
- * line up with k_sumsq_finish), blockIdx.y = slot */
+/* blockIdx.x = slot, blockIdx.y = chunk of the matrix (kernels.cu's
+ * chunking, so the partials line up with k_sumsq_finish) */
 __global__ static void k_momentum(const muon__cuda_slot *slots, long per, float mu, int nesterov,
                                   const int *flags, float *n, double *partials, int nchunk)
 {
-    const muon__cuda_slot sl = slots[blockIdx.y];
+    const muon__cuda_slot sl = slots[blockIdx.x];
     const int skip = flags[sl.param];
     long len = (per + nchunk - 1) / nchunk;
-    long lo = (long)blockIdx.x * len, hi = lo + len < per ? lo + len : per;
-    float *nb = n + (size_t)blockIdx.y * (size_t)per;
+    long lo = (long)blockIdx.y * len, hi = lo + len < per ? lo + len : per;
+    float *nb = n + (size_t)blockIdx.x * (size_t)per;
     double acc = 0;
     for (long i = lo + threadIdx.x; i < hi; i += THREADS) {
         float ni = 0.0f;
@@ -60,14 +60,14 @@ __global__ static void k_momentum(const muon__cuda_slot *slots, long per, float 
     }
     double s = muon__cuda_block_sum(acc);
     if (threadIdx.x == 0)
-        partials[(size_t)blockIdx.y * nchunk + blockIdx.x] = s;
+        partials[(size_t)blockIdx.x * nchunk + blockIdx.y] = s;
 }
 
 muon_status muon__cuda_momentum(muon_cuda *c, cudaStream_t s, const muon__cuda_slot *slots,
                                 long n_slots, long per, float mu, int nesterov, const int *flags,
                                 float *n, double *partials, int nchunk)
 {
-    k_momentum<<<dim3((unsigned)nchunk, (unsigned)n_slots), THREADS, 0, s>>>(
+    k_momentum<<<dim3((unsigned)n_slots, (unsigned)nchunk), THREADS, 0, s>>>(
         slots, per, mu, nesterov, flags, n, partials, nchunk);
     return launched(c, __LINE__);
 }
