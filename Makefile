@@ -167,6 +167,60 @@ $(BUILD)/fuzz/gen_seeds: $(BUILD)/obj/tests/fuzz/gen_seeds.o $(FUZZ_COMMON)
 	@$(if $(V),true,echo "  LD $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(TOOL_LIBS) $(LIB_LIBS)
 
+# ---- CUDA backend (src/cuda, include/muon_cuda.h; docs/cuda.md) ----------
+# Built when nvcc is found (on PATH, else /usr/local/cuda/bin/nvcc); `make
+# NVCC=` or a machine without it skips it without error.
+#   build/libmuon_cuda.so  the backend (links libmuon.so, rpath $ORIGIN)
+#   build/test_cuda        its GPU tests (tests/gpu; exit 77 without a GPU)
+# CUDA_ARCH: sm_90 code plus compute_90 PTX, which newer GPUs JIT.
+NVCC ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_LIBDIR ?= $(CUDA_HOME)/lib64
+CUDA_ARCH ?= -gencode=arch=compute_90,code=sm_90 -gencode=arch=compute_90,code=compute_90
+# -fmad=false: a * b + c rounds twice, as the CPU library's ISO C build does,
+# so the elementwise kernels give the CPU's bits (src/cuda/kernels.cu).
+NVCCFLAGS ?= -O3
+NVCC_ALL := -std=c++17 $(NVCCFLAGS) $(CUDA_ARCH) -fmad=false -Werror all-warnings \
+            -Xcompiler -fPIC,-Wall,-Wextra,-Werror -Iinclude -Isrc
+ifneq ($(NVCC),)
+CUDA_SRC := $(wildcard src/cuda/*.cu)
+CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
+CUDA_TEST_SRC := $(wildcard tests/gpu/*.c)
+CUDA_TEST_OBJ := $(CUDA_TEST_SRC:%.c=$(BUILD)/obj/%.o)
+CUDA_ALL := $(BUILD)/libmuon_cuda.so $(BUILD)/test_cuda
+$(CUDA_TEST_OBJ): EXTRA_CFLAGS := -isystem $(CUDA_HOME)/include
+endif
+all: $(CUDA_ALL)
+
+$(BUILD)/obj/src/cuda/%.o: src/cuda/%.cu $(BUILD)/config.mk
+	@mkdir -p $(dir $@)
+	@$(if $(V),true,echo "  NVCC $<")
+	$(Q)$(NVCC) $(NVCC_ALL) -MMD -MP -c $< -o $@
+
+# libmuon's coefficient tables and restart rule are internal (muon__*, not
+# exported by libmuon.so): the few objects that hold them come from
+# libmuon.a, kept local by the version script, so both libraries run the
+# very same polynomials.
+$(BUILD)/libmuon_cuda.so: $(CUDA_OBJ) $(BUILD)/libmuon.so $(BUILD)/libmuon.a src/cuda/libmuon_cuda.map
+	$(NVCC) -shared -o $@ $(CUDA_OBJ) -Xlinker --no-as-needed -L$(BUILD) -lmuon $(BUILD)/libmuon.a $(LIB_LIBS) -lgomp \
+	    -L$(CUDA_LIBDIR) -lcublas -lcudart -Xlinker --version-script=src/cuda/libmuon_cuda.map \
+	    -Xlinker -rpath='$$ORIGIN' -Xlinker -rpath=$(CUDA_LIBDIR)
+
+# the suite's runner (tests/main.c) and references, over the GPU cases
+CUDA_TEST_REF := $(BUILD)/obj/tests/main.o $(BUILD)/obj/tests/testutil.o $(BUILD)/obj/tests/ref_ortho.o
+$(BUILD)/test_cuda: $(CUDA_TEST_OBJ) $(CUDA_TEST_REF) $(BUILD)/libmuon_cuda.so $(BUILD)/libmuon.so
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CUDA_TEST_OBJ) $(CUDA_TEST_REF) -L$(BUILD) -lmuon_cuda -lmuon -L$(CUDA_LIBDIR) -lcudart \
+	    $(LIB_LIBS) -Wl,-rpath,'$$ORIGIN' -Wl,-rpath,$(CUDA_LIBDIR)
+
+install-cuda: all
+	$(if $(CUDA_ALL),install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib)
+	$(if $(CUDA_ALL),install -m 644 include/muon_cuda.h $(DESTDIR)$(PREFIX)/include/)
+	$(if $(CUDA_ALL),install -m 755 $(BUILD)/libmuon_cuda.so $(DESTDIR)$(PREFIX)/lib/)
+install: install-cuda
+.PHONY: install-cuda
+-include $(CUDA_OBJ:.o=.d) $(CUDA_TEST_OBJ:.o=.d)
+# ---- end of the CUDA backend ----------------------------------------------
+
 bench: all
 	sh bench/run.sh $(BUILD) $(PYTHON) $(BENCH_FLAGS)
 
@@ -190,7 +244,8 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/muon.h $(DESTDIR)$(PREFIX)/include/muon_dist.h \
 	    $(DESTDIR)$(PREFIX)/lib/libmuon.* $(DESTDIR)$(PREFIX)/lib/libmuon_dist.a \
-	    $(DESTDIR)$(PREFIX)/bin/muon $(DESTDIR)$(PREFIX)/lib/pkgconfig/muon.pc
+	    $(DESTDIR)$(PREFIX)/bin/muon $(DESTDIR)$(PREFIX)/lib/pkgconfig/muon.pc \
+	    $(DESTDIR)$(PREFIX)/include/muon_cuda.h $(DESTDIR)$(PREFIX)/lib/libmuon_cuda.so
 
 clean:
 	rm -rf build build-san build-vg build-fuzz

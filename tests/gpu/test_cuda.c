@@ -1,0 +1,488 @@
+/* The CUDA backend on a GPU (build/test_cuda; the runner of tests/main.c,
+ * so `build/test_cuda NAME` selects cases). Exits 77 when no device is
+ * usable. Every result is compared against a reference:
+ *
+ * - muon_cuda_orthogonalize against tests/ref_ortho.c's double-precision
+ *   iteration, with ref_ortho_tol's tolerance: the deviation of a rounding
+ *   model of the same iteration (every k-term product perturbed by
+ *   u sqrt(k) |a_i| |b_j|, u = 2^-24, plus bf16 operand rounding, 2^-9, in
+ *   the bf16 steps of "mixed"), times 8. The model carries the iteration's
+ *   own amplification (large first coefficients, Gram NS's squared
+ *   spectrum), so the bound is the one the CPU library is held to. Against
+ *   the CPU's own result (cpu-ref backend) the bound is twice that: both
+ *   sit within it of the exact iteration.
+ * - the optimizer against src/optim on the cpu-ref backend (weights) and
+ *   against a host loop of the update formulas (state). Momentum and AdamW
+ *   are the same IEEE operations in the same order on both sides (the .cu
+ *   files are built with -fmad=false; CUDA's / and sqrtf are correctly
+ *   rounded), so they must agree exactly. A Muon weight differs by the
+ *   orthogonalization: after step k,
+ *       d_k = decay d_{k-1} + lr scale (t_gpu + t_cpu) + 3u (|W| + lr scale |O|)
+ *   where t is ref_ortho_tol of that step's N (each side's distance to the
+ *   exact iteration) and the last term is the rounding of the three float
+ *   operations of W = decay W - step O on inputs that already differ. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "../harness.h"
+#include "../ref_ortho.h"
+#include "../testutil.h"
+#include "muon_cuda.h"
+
+#define U32 (1.0 / 16777216.0)
+
+__attribute__((constructor)) static void need_a_gpu(void)
+{
+    if (muon_cuda_device_count() == 0) {
+        printf("test_cuda: no usable CUDA device; skipped\n");
+        exit(77);
+    }
+}
+
+static float *dev_upload(const float *h, size_t n)
+{
+    void *d = NULL;
+    if (cudaMalloc(&d, n * sizeof(float)) != cudaSuccess)
+        return NULL;
+    if (h && cudaMemcpy(d, h, n * sizeof(float), cudaMemcpyHostToDevice) != cudaSuccess) {
+        cudaFree(d);
+        return NULL;
+    }
+    return (float *)d;
+}
+
+static int dev_download(float *h, const float *d, size_t n)
+{
+    return cudaMemcpy(h, d, n * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess;
+}
+
+static double max_abs_fd(const float *a, const double *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= m))
+            m = d; /* NaN wins */
+    }
+    return m;
+}
+
+typedef struct {
+    long rows, cols, batch;
+    muon_ortho_method method;
+    muon_precision precision;
+    muon_coeffs coeffs;
+    int taylor_k, steps;
+    int in_place;
+} ortho_case;
+
+/* One case: GPU against the exact iteration and against the CPU. */
+static int ortho_case_ok(muon_cuda *c, muon_backend *ref, const ortho_case *k, int index)
+{
+    size_t per = (size_t)(k->rows * k->cols), n = per * (size_t)k->batch;
+    float *g = malloc(n * sizeof *g), *o = malloc(n * sizeof *o), *cpu = malloc(per * sizeof *cpu);
+    double *exact = malloc(per * sizeof *exact);
+    tu_rng r;
+    tu_seed(&r, mt_seed + (uint64_t)index);
+    for (long b = 0; b < k->batch; b++)
+        tu_matrix_with_cond(&r, g + (size_t)b * per, k->rows, k->cols, 20.0);
+    muon_ortho_config oc = muon_ortho_config_default();
+    oc.method = k->method;
+    oc.precision = k->precision;
+    oc.coeffs = k->coeffs;
+    oc.taylor_k = k->taylor_k;
+    oc.steps = k->steps;
+    float *din = dev_upload(g, n), *dout = k->in_place ? din : dev_upload(NULL, n);
+    int ok = din && dout;
+    muon_status st = ok ? muon_cuda_orthogonalize(c, &oc, din, dout, k->batch, k->rows, k->cols)
+                        : MUON_ERR_NOMEM;
+    ok = st == MUON_OK && muon_cuda_synchronize(c) == MUON_OK && dev_download(o, dout, n);
+    if (!ok)
+        printf("    case %d: %s: %s\n", index, muon_status_name(st), muon_cuda_error(c));
+    /* what the GPU ran: AUTO method as the CPU resolves it, AUTO precision mixed */
+    muon_ortho_config run;
+    ok = ok && muon_ortho_resolve(ref, &oc, k->rows, k->cols, &run) == MUON_OK;
+    if (oc.precision == MUON_PRECISION_AUTO)
+        run.precision = MUON_PRECISION_MIXED;
+    double worst = 0, worst_cpu = 0, tol_min = INFINITY;
+    for (long b = 0; ok && b < k->batch; b++) {
+        const float *gb = g + (size_t)b * per, *ob = o + (size_t)b * per;
+        int gram = run.method == MUON_ORTHO_GRAM_NS;
+        ref_ortho(&run, gram, gb, k->rows, k->cols, NULL, exact);
+        double tol = ref_ortho_tol(&run, gb, k->rows, k->cols, exact);
+        double d = max_abs_fd(ob, exact, per);
+        ok = muon_orthogonalize_on(ref, &run, gb, cpu, k->rows, k->cols, NULL, 0) == MUON_OK;
+        double dc = ok ? tu_max_abs_diff_ff(ob, cpu, per) : INFINITY;
+        if (!(d <= tol) || !(dc <= 2 * tol)) {
+            printf("    case %d matrix %ld: |gpu - exact| %.3g (tol %.3g), |gpu - cpu| %.3g "
+                   "(tol %.3g)\n", index, b, d, tol, dc, 2 * tol);
+            ok = 0;
+        }
+        worst = d / tol > worst ? d / tol : worst;
+        worst_cpu = dc > worst_cpu ? dc : worst_cpu;
+        tol_min = tol < tol_min ? tol : tol_min;
+    }
+    if (ok)
+        printf("    %ldx%ld x%ld %s %s: |gpu - exact| <= %.2f tol (tol >= %.2g), |gpu - cpu| %.2g\n",
+               k->rows, k->cols, k->batch, muon_ortho_method_name(run.method),
+               muon_precision_name(run.precision), worst, tol_min, worst_cpu);
+    cudaFree(din);
+    if (!k->in_place)
+        cudaFree(dout);
+    free(g);
+    free(o);
+    free(cpu);
+    free(exact);
+    return ok;
+}
+
+TEST(cuda_ortho_against_the_reference)
+{
+    static const ortho_case cases[] = {
+        {96, 160, 3, MUON_ORTHO_NS, MUON_PRECISION_FP32, MUON_COEFFS_POLAR_EXPRESS, 0, 5, 0},
+        {160, 96, 2, MUON_ORTHO_GRAM_NS, MUON_PRECISION_FP32, MUON_COEFFS_POLAR_EXPRESS, 0, 5, 1},
+        {128, 128, 1, MUON_ORTHO_AUTO, MUON_PRECISION_FP32, MUON_COEFFS_POLAR_EXPRESS, 0, 5, 0},
+        /* m >= 256: the symmetric products by 4 block columns */
+        {288, 416, 2, MUON_ORTHO_GRAM_NS, MUON_PRECISION_FP32, MUON_COEFFS_POLAR_EXPRESS, 0, 5, 0},
+        {416, 288, 1, MUON_ORTHO_NS, MUON_PRECISION_MIXED, MUON_COEFFS_POLAR_EXPRESS, 0, 5, 1},
+        {96, 160, 2, MUON_ORTHO_AUTO, MUON_PRECISION_AUTO, MUON_COEFFS_POLAR_EXPRESS, 0, 5, 0},
+        {160, 96, 1, MUON_ORTHO_GRAM_NS, MUON_PRECISION_MIXED, MUON_COEFFS_POLAR_EXPRESS, 0, 6, 0},
+        /* degree 3: the Horner products, in fp32 and inside bf16 steps */
+        {96, 160, 1, MUON_ORTHO_NS, MUON_PRECISION_FP32, MUON_COEFFS_TAYLOR, 3, 10, 0},
+        {64, 112, 1, MUON_ORTHO_NS, MUON_PRECISION_MIXED, MUON_COEFFS_TAYLOR, 3, 8, 0},
+        {64, 112, 2, MUON_ORTHO_NS, MUON_PRECISION_MIXED, MUON_COEFFS_KELLER, 0, 6, 0},
+    };
+    muon_cuda *c;
+    muon_backend *ref;
+    ASSERT_OK(muon_cuda_create(0, &c));
+    ASSERT_OK(muon_backend_create(MUON_BACKEND_CPU_REF, 0, &ref));
+    int ok = 1;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ok = ortho_case_ok(c, ref, &cases[i], (int)i) && ok;
+    muon_backend_free(ref);
+    muon_cuda_free(c);
+    ASSERT(ok);
+}
+
+TEST(cuda_ortho_nonfinite_zero_and_refusals)
+{
+    long rows = 48, cols = 80, per = rows * cols;
+    float *h = calloc((size_t)(2 * per), sizeof *h), *o = malloc((size_t)(2 * per) * sizeof *o);
+    muon_cuda *c;
+    ASSERT_OK(muon_cuda_create(0, &c));
+    float *din = dev_upload(h, (size_t)(2 * per)), *dout = dev_upload(NULL, (size_t)(2 * per));
+    ASSERT(din && dout);
+    muon_ortho_config oc = muon_ortho_config_default();
+    /* a zero matrix gives zeros, as on the CPU */
+    ASSERT_OK(muon_cuda_orthogonalize(c, &oc, din, dout, 2, rows, cols));
+    ASSERT_OK(muon_cuda_synchronize(c));
+    ASSERT(dev_download(o, dout, (size_t)(2 * per)));
+    for (long i = 0; i < 2 * per; i++)
+        ASSERT(o[i] == 0.0f);
+    /* NaN in the second matrix: refused, out untouched */
+    for (long i = 0; i < 2 * per; i++)
+        h[i] = 0.5f;
+    h[per + 7] = NAN;
+    ASSERT(cudaMemcpy(din, h, (size_t)(2 * per) * sizeof *h, cudaMemcpyHostToDevice) == 0);
+    ASSERT_STATUS(muon_cuda_orthogonalize(c, &oc, din, dout, 2, rows, cols), MUON_ERR_NONFINITE);
+    ASSERT(strlen(muon_cuda_error(c)) > 0);
+    ASSERT_OK(muon_cuda_synchronize(c));
+    ASSERT(dev_download(o, dout, (size_t)(2 * per)));
+    for (long i = 0; i < 2 * per; i++)
+        ASSERT(o[i] == 0.0f);
+    h[per + 7] = INFINITY;
+    ASSERT(cudaMemcpy(din, h, (size_t)(2 * per) * sizeof *h, cudaMemcpyHostToDevice) == 0);
+    ASSERT_STATUS(muon_cuda_orthogonalize(c, &oc, din, dout, 2, rows, cols), MUON_ERR_NONFINITE);
+    muon_ortho_config bad = oc;
+    bad.aol = 1;
+    ASSERT_STATUS(muon_cuda_orthogonalize(c, &bad, din, dout, 1, rows, cols),
+                  MUON_ERR_UNSUPPORTED);
+    bad = oc;
+    bad.steps = -1;
+    ASSERT_STATUS(muon_cuda_orthogonalize(c, &bad, din, dout, 1, rows, cols), MUON_ERR_ARG);
+    ASSERT_STATUS(muon_cuda_orthogonalize(c, &oc, din, dout, 1, -rows, cols), MUON_ERR_SIZE);
+    ASSERT_OK(muon_cuda_set_stream(c, NULL));
+    ASSERT_EQ_INT(strlen(muon_cuda_error(c)), 0);
+    cudaFree(din);
+    cudaFree(dout);
+    muon_cuda_free(c);
+    free(h);
+    free(o);
+}
+
+/* ---- the optimizer */
+
+typedef struct {
+    const char *name;
+    int ndim;
+    long shape[4];
+    muon_role role;
+} param_spec;
+
+static const param_spec specs[] = {
+    {"h.0.a", 2, {64, 96}, MUON_ROLE_MATRIX},
+    {"h.0.b", 2, {96, 64}, MUON_ROLE_MATRIX},
+    {"h.1.a", 2, {64, 96}, MUON_ROLE_MATRIX}, /* same group as h.0.a */
+    {"experts", 3, {3, 48, 80}, MUON_ROLE_MATRIX},
+    {"conv", 4, {16, 4, 3, 3}, MUON_ROLE_MATRIX}, /* 16 x 36 */
+    {"wte", 2, {200, 32}, MUON_ROLE_EMBEDDING},
+    {"head", 2, {50, 32}, MUON_ROLE_HEAD},
+    {"ln", 1, {64}, MUON_ROLE_VECTOR},
+};
+#define NP ((int)(sizeof specs / sizeof specs[0]))
+
+typedef struct {
+    size_t n;
+    long batch, rows, cols;
+    float *w0;             /* initial weights */
+    float *w_cpu, *g;      /* the CPU optimizer's buffers */
+    float *m, *v;          /* host reference state */
+    double tol;            /* accumulated weight tolerance (Muon) */
+    long steps;
+    float *dw, *dg, *dg2;  /* device */
+} param_run;
+
+static size_t numel(const param_spec *s)
+{
+    size_t n = 1;
+    for (int d = 0; d < s->ndim; d++)
+        n *= (size_t)s->shape[d];
+    return n;
+}
+
+/* The reference's side of one step for parameter p (not refused): the
+ * state by the formulas, the weight tolerance by the bound above. */
+static void reference_step(const muon_opt_config *cfg, param_run *p, int muon, double lr,
+                           double adam_lr)
+{
+    if (!muon) {
+        float b1 = (float)cfg->adam_beta1, a1 = (float)(1.0 - cfg->adam_beta1);
+        float b2 = (float)cfg->adam_beta2, a2 = (float)(1.0 - cfg->adam_beta2);
+        for (size_t i = 0; i < p->n; i++) {
+            p->m[i] = b1 * p->m[i] + a1 * p->g[i];
+            p->v[i] = b2 * p->v[i] + a2 * (p->g[i] * p->g[i]);
+        }
+        (void)adam_lr;
+        p->steps++;
+        return;
+    }
+    float mu = (float)cfg->momentum;
+    size_t per = (size_t)(p->rows * p->cols);
+    float *nb = malloc(per * sizeof *nb);
+    double *exact = malloc(per * sizeof *exact);
+    double fs = lr * muon_scale_factor(cfg->scale, p->rows, p->cols);
+    double decay = 1.0 - lr * cfg->weight_decay, tol_o = 0, wmax = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        p->m[i] = mu * p->m[i] + p->g[i];
+        wmax = fabs(p->w_cpu[i]) > wmax ? fabs(p->w_cpu[i]) : wmax;
+    }
+    muon_ortho_config run;
+    muon_ortho_resolve(NULL, &cfg->ortho, p->rows, p->cols, &run);
+    if (cfg->ortho.precision == MUON_PRECISION_AUTO)
+        run.precision = MUON_PRECISION_MIXED; /* the GPU's auto */
+    for (long e = 0; e < p->batch; e++) {
+        for (size_t i = 0; i < per; i++) {
+            size_t k = (size_t)e * per + i;
+            nb[i] = cfg->nesterov ? p->g[k] + mu * p->m[k] : p->m[k];
+        }
+        ref_ortho(&run, run.method == MUON_ORTHO_GRAM_NS, nb, p->rows, p->cols, NULL, exact);
+        /* the CPU ran its own precision: the larger of the two models */
+        double t = ref_ortho_tol(&run, nb, p->rows, p->cols, exact);
+        muon_ortho_config cpu_run = run;
+        cpu_run.precision = cfg->ortho.precision == MUON_PRECISION_AUTO ? MUON_PRECISION_AUTO
+                                                                         : run.precision;
+        double t2 = ref_ortho_tol(&cpu_run, nb, p->rows, p->cols, exact);
+        double omax = 0;
+        for (size_t i = 0; i < per; i++)
+            omax = fabs(exact[i]) > omax ? fabs(exact[i]) : omax;
+        /* fs (t_gpu + t_cpu), and the rounding of step * O with |O| <= omax + t */
+        double inc = fs * (t + t2) + 3 * U32 * fs * (omax + t + t2);
+        tol_o = inc > tol_o ? inc : tol_o;
+    }
+    p->tol = fabs(decay) * p->tol + tol_o + 3 * U32 * (wmax + p->tol);
+    p->steps++;
+    free(nb);
+    free(exact);
+}
+
+static int compare_param(muon_cuda_opt *o, int idx, const param_run *p, int muon)
+{
+    float *w = malloc(p->n * sizeof *w), *m = malloc(p->n * sizeof *m);
+    float *v = malloc(p->n * sizeof *v);
+    float *bufs[2] = {NULL, NULL};
+    int count = 0;
+    long steps = -1;
+    int ok = muon_cuda_opt_param_state(o, idx, bufs, &count, &steps) == MUON_OK &&
+             dev_download(w, p->dw, p->n) && dev_download(m, bufs[0], p->n) &&
+             (muon || dev_download(v, bufs[1], p->n));
+    ok = ok && count == (muon ? 1 : 2) && steps == p->steps;
+    double dw = ok ? tu_max_abs_diff_ff(w, p->w_cpu, p->n) : INFINITY;
+    double dm = ok ? tu_max_abs_diff_ff(m, p->m, p->n) : INFINITY;
+    double dv = ok && !muon ? tu_max_abs_diff_ff(v, p->v, p->n) : 0;
+    double tol = muon ? p->tol : 0.0; /* AdamW: the same operations, exactly */
+    if (!ok || !(dw <= tol) || dm != 0 || dv != 0) {
+        printf("    %s: |w gpu - cpu| %.3g (tol %.3g), |state - host| %.3g %.3g, steps %ld/%ld, "
+               "count %d\n", specs[idx].name, dw, tol, dm, dv, steps, p->steps, count);
+        ok = 0;
+    }
+    free(w);
+    free(m);
+    free(v);
+    return ok;
+}
+
+static void optimizer_against_cpu(muon_precision precision)
+{
+    muon_opt_config cfg = muon_opt_config_default();
+    cfg.lr = 0.02;
+    cfg.adam_lr = 0.01;
+    cfg.threads = 1;
+    cfg.ortho.precision = precision;
+    muon_cuda *c;
+    muon_cuda_opt *go;
+    muon_opt *co;
+    ASSERT_OK(muon_cuda_create(0, &c));
+    ASSERT_OK(muon_cuda_opt_create(c, &cfg, &go));
+    ASSERT_OK(muon_opt_create(&cfg, &co));
+    ASSERT_OK(muon_opt_set_backend(co, MUON_BACKEND_CPU_REF));
+    param_run pr[NP];
+    tu_rng r;
+    tu_seed(&r, mt_seed);
+    for (int i = 0; i < NP; i++) {
+        param_run *p = &pr[i];
+        memset(p, 0, sizeof *p);
+        p->n = numel(&specs[i]);
+        p->batch = specs[i].ndim == 3 ? specs[i].shape[0] : 1;
+        p->rows = specs[i].ndim == 3 ? specs[i].shape[1] : specs[i].ndim == 1 ? 1 : specs[i].shape[0];
+        p->cols = (long)(p->n / (size_t)(p->batch * p->rows));
+        p->w0 = malloc(p->n * sizeof(float));
+        p->w_cpu = malloc(p->n * sizeof(float));
+        p->g = malloc(p->n * sizeof(float));
+        p->m = calloc(p->n, sizeof(float));
+        p->v = calloc(p->n, sizeof(float));
+        tu_fill_normal(&r, p->w0, p->n, 0.05);
+        memcpy(p->w_cpu, p->w0, p->n * sizeof(float));
+        p->dw = dev_upload(p->w0, p->n);
+        p->dg = dev_upload(NULL, p->n);
+        p->dg2 = dev_upload(NULL, p->n);
+        ASSERT(p->dw && p->dg && p->dg2);
+        int gi = -1, ci = -1;
+        ASSERT_OK(muon_cuda_opt_add_param(go, specs[i].name, p->dw, p->dg, specs[i].ndim,
+                                          specs[i].shape, specs[i].role, &gi));
+        ASSERT_OK(muon_opt_add_param(co, specs[i].name, p->w_cpu, p->g, specs[i].ndim,
+                                     specs[i].shape, specs[i].role, &ci));
+        ASSERT_EQ_INT(gi, i);
+        ASSERT_EQ_INT(ci, i);
+    }
+    ASSERT_EQ_INT(muon_cuda_opt_num_params(go), NP);
+    ASSERT_OK(muon_cuda_opt_finalize(go));
+    ASSERT_OK(muon_opt_finalize(co));
+    int ok = 1;
+    for (int step = 0; step < 5 && ok; step++) {
+        double mult = step == 3 ? 0.5 : 1.0;
+        for (int i = 0; i < NP; i++) {
+            tu_fill_normal(&r, pr[i].g, pr[i].n, 1.0);
+            if (step == 2 && (i == 1 || i == 7)) /* h.0.b and ln refused */
+                pr[i].g[pr[i].n / 2] = i == 1 ? NAN : INFINITY;
+            /* step 4: h.0.a's gradient moves to another device buffer */
+            float *dst = step == 4 && i == 0 ? pr[i].dg2 : pr[i].dg;
+            ASSERT(cudaMemcpy(dst, pr[i].g, pr[i].n * sizeof(float), cudaMemcpyHostToDevice) ==
+                   0);
+        }
+        if (step == 4)
+            ASSERT_OK(muon_cuda_opt_set_buffers(go, 0, NULL, pr[0].dg2));
+        muon_status want = step == 2 ? MUON_ERR_NONFINITE : MUON_OK;
+        ASSERT_STATUS(muon_cuda_opt_step(go, mult), want);
+        ASSERT_STATUS(muon_opt_step(co, mult), want);
+        if (step == 2) {
+            const char *e = muon_cuda_opt_error(go);
+            printf("    step 2: %s\n", e);
+            ASSERT(strstr(e, "'h.0.b'") && strstr(e, "'ln'") && !strstr(e, "'h.0.a'"));
+        }
+        for (int i = 0; i < NP; i++) {
+            int muon = muon_cuda_opt_uses_muon(go, i);
+            ASSERT_EQ_INT(muon, specs[i].role == MUON_ROLE_MATRIX);
+            if (!(step == 2 && (i == 1 || i == 7)))
+                reference_step(&cfg, &pr[i], muon, cfg.lr * mult, cfg.adam_lr * mult);
+            ok = compare_param(go, i, &pr[i], muon) && ok;
+        }
+    }
+    ASSERT(ok);
+    /* steps are the caller's to restore (a checkpoint) */
+    ASSERT_OK(muon_cuda_opt_set_param_steps(go, 5, 17));
+    long steps = 0;
+    ASSERT_OK(muon_cuda_opt_param_state(go, 5, NULL, NULL, &steps));
+    ASSERT_EQ_INT(steps, 17);
+    ASSERT_STATUS(muon_cuda_opt_param_state(go, NP, NULL, NULL, NULL), MUON_ERR_ARG);
+    ASSERT_STATUS(muon_cuda_opt_add_param(go, "late", pr[0].dw, NULL, 2, specs[0].shape,
+                                          MUON_ROLE_MATRIX, NULL), MUON_ERR_STATE);
+    ASSERT_OK(muon_cuda_opt_set_lr(go, 0.01, 0.001));
+    muon_cuda_opt_free(go);
+    muon_opt_free(co);
+    muon_cuda_free(c);
+    for (int i = 0; i < NP; i++) {
+        cudaFree(pr[i].dw);
+        cudaFree(pr[i].dg);
+        cudaFree(pr[i].dg2);
+        free(pr[i].w0);
+        free(pr[i].w_cpu);
+        free(pr[i].g);
+        free(pr[i].m);
+        free(pr[i].v);
+    }
+}
+
+TEST(cuda_optimizer_fp32_against_cpu)
+{
+    optimizer_against_cpu(MUON_PRECISION_FP32);
+}
+
+TEST(cuda_optimizer_mixed_against_cpu)
+{
+    optimizer_against_cpu(MUON_PRECISION_MIXED);
+}
+
+TEST(cuda_optimizer_adamw_only_and_streams)
+{
+    /* AdamW for everything: no Muon group, one stream; then a context on a
+     * caller's own stream */
+    muon_opt_config cfg = muon_opt_config_default();
+    cfg.algo = MUON_ALGO_ADAMW;
+    muon_cuda *c;
+    muon_cuda_opt *o;
+    ASSERT_OK(muon_cuda_create(0, &c));
+    cudaStream_t s;
+    ASSERT(cudaStreamCreate(&s) == 0);
+    ASSERT_OK(muon_cuda_set_stream(c, s));
+    ASSERT_OK(muon_cuda_opt_create(c, &cfg, &o));
+    long shape[2] = {300, 70};
+    size_t n = 300 * 70;
+    float *h = malloc(n * sizeof *h), *w = malloc(n * sizeof *w);
+    for (size_t i = 0; i < n; i++)
+        h[i] = (float)((double)(i % 17) - 8.0) * 0.01f;
+    float *dw = dev_upload(h, n), *dg = dev_upload(h, n);
+    ASSERT_OK(muon_cuda_opt_add_param(o, "w", dw, dg, 2, shape, MUON_ROLE_MATRIX, NULL));
+    ASSERT_EQ_INT(muon_cuda_opt_uses_muon(o, 0), 0);
+    ASSERT_OK(muon_cuda_opt_finalize(o));
+    ASSERT_OK(muon_cuda_opt_step(o, 1.0));
+    ASSERT(dev_download(w, dw, n));
+    /* first AdamW step: m = 0.1 g, v = 0.05 g^2, bias-corrected to g and
+     * g^2, so the update is lr (g / (|g| + eps)) + decay: sign-like */
+    double lr = cfg.adam_lr, decay = 1.0 - lr * cfg.adam_weight_decay;
+    for (size_t i = 0; i < n; i++) {
+        double g = h[i], want = decay * h[i] - lr * g / (fabs(g) + cfg.adam_eps);
+        /* a few float roundings of O(1) terms scaled by lr, and of w */
+        ASSERT_NEAR(w[i], want, 8 * U32 * (fabs(h[i]) + lr));
+    }
+    muon_cuda_opt_free(o);
+    muon_cuda_free(c);
+    cudaStreamDestroy(s);
+    cudaFree(dw);
+    cudaFree(dg);
+    free(h);
+    free(w);
+}
