@@ -191,6 +191,7 @@ CUDA_ALL := $(BUILD)/libmuon_cuda.so $(BUILD)/test_cuda
 $(CUDA_TEST_OBJ): EXTRA_CFLAGS := -isystem $(CUDA_HOME)/include
 endif
 all: $(CUDA_ALL)
+lib: $(if $(CUDA_ALL),$(BUILD)/libmuon_cuda.so)
 
 $(BUILD)/obj/src/cuda/%.o: src/cuda/%.cu $(BUILD)/config.mk
 	@mkdir -p $(dir $@)

@@ -1,13 +1,15 @@
 #!/bin/sh
 # Pack what libmuon links (OpenBLAS, LAPACKE, oneDNN and their libraries,
-# with the headers a rebuild needs) into build/devdeps/devdeps.tar.gz, for a GPU
+# with the headers a rebuild needs) into BUILD_DIR/devdeps/devdeps.tar.gz, for a GPU
 # machine whose image lacks them (tests/gpu/run_device.sh unpacks it).
 # Run on the build machine, from the repository root, after `make`.
-# It lands under build/ (ignored by git), which the device run carries.
+# It lands under the build folder (ignored by git), which the device run carries.
+# Usage: tests/gpu/pack_deps.sh [BUILD_DIR]  (writes BUILD_DIR/devdeps/devdeps.tar.gz)
 set -eu
-out=${1:-build/devdeps}
+build=${1:-build}
+out=$build/devdeps
 rm -rf "$out/stage" && mkdir -p "$out/stage/lib" "$out/stage/include"
-for so in build/libmuon_cuda.so build/test_cuda build/libmuon.so; do ldd "$so"; done |
+for so in "$build"/libmuon_cuda.so "$build"/test_cuda "$build"/libmuon.so; do ldd "$so"; done |
     awk '/=>/ {print $3}' | sort -u |
     grep -v -E '/(libc|libm|libstdc\+\+|libgcc_s|libcuda|libcublas|libcublasLt|libcudart|ld-linux|libmuon|librt|libpthread|libdl)[.-]' |
     while read -r f; do cp -L "$f" "$out/stage/lib/"; done
