@@ -394,13 +394,56 @@ static int moved(const snap *before, const snap *after, size_t n, const char *na
     return mv;
 }
 
-static void optimizer_against_cpu(muon_precision precision)
+/* The optimizer tests' config: lr 0.02 / 0.01, one CPU thread. */
+static muon_opt_config test_cfg(muon_precision precision)
 {
     muon_opt_config cfg = muon_opt_config_default();
     cfg.lr = 0.02;
     cfg.adam_lr = 0.01;
     cfg.threads = 1;
     cfg.ortho.precision = precision;
+    return cfg;
+}
+
+/* p's host buffers (weights normal(0.05), zero reference state) and its
+ * device weights and two gradient buffers; 1 on success. */
+static int param_alloc(param_run *p, const param_spec *sp, tu_rng *r)
+{
+    memset(p, 0, sizeof *p);
+    p->n = numel(sp);
+    p->batch = sp->ndim == 3 ? sp->shape[0] : 1;
+    p->rows = sp->ndim == 3 ? sp->shape[1] : sp->ndim == 1 ? 1 : sp->shape[0];
+    p->cols = (long)(p->n / (size_t)(p->batch * p->rows));
+    p->w0 = malloc(p->n * sizeof(float));
+    p->w_cpu = malloc(p->n * sizeof(float));
+    p->g = malloc(p->n * sizeof(float));
+    p->m = calloc(p->n, sizeof(float));
+    p->v = calloc(p->n, sizeof(float));
+    if (!p->w0 || !p->w_cpu || !p->g || !p->m || !p->v)
+        return 0;
+    tu_fill_normal(r, p->w0, p->n, 0.05);
+    memcpy(p->w_cpu, p->w0, p->n * sizeof(float));
+    p->dw = dev_upload(p->w0, p->n);
+    p->dg = dev_upload(NULL, p->n);
+    p->dg2 = dev_upload(NULL, p->n);
+    return p->dw && p->dg && p->dg2;
+}
+
+static void param_release(param_run *p)
+{
+    cudaFree(p->dw);
+    cudaFree(p->dg);
+    cudaFree(p->dg2);
+    free(p->w0);
+    free(p->w_cpu);
+    free(p->g);
+    free(p->m);
+    free(p->v);
+}
+
+static void optimizer_against_cpu(muon_precision precision)
+{
+    muon_opt_config cfg = test_cfg(precision);
     muon_cuda *c;
     muon_cuda_opt *go;
     muon_opt *co;
@@ -413,22 +456,7 @@ static void optimizer_against_cpu(muon_precision precision)
     tu_seed(&r, mt_seed);
     for (int i = 0; i < NP; i++) {
         param_run *p = &pr[i];
-        memset(p, 0, sizeof *p);
-        p->n = numel(&specs[i]);
-        p->batch = specs[i].ndim == 3 ? specs[i].shape[0] : 1;
-        p->rows = specs[i].ndim == 3 ? specs[i].shape[1] : specs[i].ndim == 1 ? 1 : specs[i].shape[0];
-        p->cols = (long)(p->n / (size_t)(p->batch * p->rows));
-        p->w0 = malloc(p->n * sizeof(float));
-        p->w_cpu = malloc(p->n * sizeof(float));
-        p->g = malloc(p->n * sizeof(float));
-        p->m = calloc(p->n, sizeof(float));
-        p->v = calloc(p->n, sizeof(float));
-        tu_fill_normal(&r, p->w0, p->n, 0.05);
-        memcpy(p->w_cpu, p->w0, p->n * sizeof(float));
-        p->dw = dev_upload(p->w0, p->n);
-        p->dg = dev_upload(NULL, p->n);
-        p->dg2 = dev_upload(NULL, p->n);
-        ASSERT(p->dw && p->dg && p->dg2);
+        ASSERT(param_alloc(p, &specs[i], &r));
         int gi = -1, ci = -1;
         ASSERT_OK(muon_cuda_opt_add_param(go, specs[i].name, p->dw, p->dg, specs[i].ndim,
                                           specs[i].shape, specs[i].role, &gi));
@@ -494,16 +522,8 @@ static void optimizer_against_cpu(muon_precision precision)
     muon_cuda_opt_free(go);
     muon_opt_free(co);
     muon_cuda_free(c);
-    for (int i = 0; i < NP; i++) {
-        cudaFree(pr[i].dw);
-        cudaFree(pr[i].dg);
-        cudaFree(pr[i].dg2);
-        free(pr[i].w0);
-        free(pr[i].w_cpu);
-        free(pr[i].g);
-        free(pr[i].m);
-        free(pr[i].v);
-    }
+    for (int i = 0; i < NP; i++)
+        param_release(&pr[i]);
 }
 
 TEST(cuda_optimizer_fp32_against_cpu)
@@ -537,11 +557,7 @@ static const param_spec hold_specs[] = {
 
 TEST(cuda_optimizer_hold_param_against_cpu)
 {
-    muon_opt_config cfg = muon_opt_config_default();
-    cfg.lr = 0.02;
-    cfg.adam_lr = 0.01;
-    cfg.threads = 1;
-    cfg.ortho.precision = MUON_PRECISION_FP32;
+    muon_opt_config cfg = test_cfg(MUON_PRECISION_FP32);
     muon_cuda *c;
     muon_cuda_opt *go;
     muon_opt *co;
@@ -556,21 +572,7 @@ TEST(cuda_optimizer_hold_param_against_cpu)
     for (int i = 0; i < NH; i++) {
         const param_spec *sp = &hold_specs[i];
         param_run *p = &pr[i];
-        memset(p, 0, sizeof *p);
-        p->n = numel(sp);
-        p->batch = sp->ndim == 3 ? sp->shape[0] : 1;
-        p->rows = sp->ndim == 3 ? sp->shape[1] : sp->ndim == 1 ? 1 : sp->shape[0];
-        p->cols = (long)(p->n / (size_t)(p->batch * p->rows));
-        p->w0 = malloc(p->n * sizeof(float));
-        p->w_cpu = malloc(p->n * sizeof(float));
-        p->g = malloc(p->n * sizeof(float));
-        p->m = calloc(p->n, sizeof(float));
-        p->v = calloc(p->n, sizeof(float));
-        tu_fill_normal(&r, p->w0, p->n, 0.05);
-        memcpy(p->w_cpu, p->w0, p->n * sizeof(float));
-        p->dw = dev_upload(p->w0, p->n);
-        p->dg = dev_upload(NULL, p->n);
-        ASSERT(p->dw && p->dg);
+        ASSERT(param_alloc(p, sp, &r));
         /* the held ones without a gradient: PyTorch's grad is None */
         ASSERT_OK(muon_cuda_opt_add_param(go, sp->name, p->dw, held[i] ? NULL : p->dg, sp->ndim,
                                           sp->shape, sp->role, NULL));
@@ -645,15 +647,8 @@ TEST(cuda_optimizer_hold_param_against_cpu)
     muon_cuda_opt_free(go);
     muon_opt_free(co);
     muon_cuda_free(c);
-    for (int i = 0; i < NH; i++) {
-        cudaFree(pr[i].dw);
-        cudaFree(pr[i].dg);
-        free(pr[i].w0);
-        free(pr[i].w_cpu);
-        free(pr[i].g);
-        free(pr[i].m);
-        free(pr[i].v);
-    }
+    for (int i = 0; i < NH; i++)
+        param_release(&pr[i]);
 }
 
 TEST(cuda_optimizer_adamw_only_and_streams)
