@@ -90,6 +90,9 @@ muon_status muon_cuda_opt_finalize(muon_cuda_opt *o);
  * as muon_opt_step: a parameter whose gradient holds NaN or Inf is not
  * updated (weights and state unchanged), the others are, and the call
  * returns MUON_ERR_NONFINITE with their names in muon_cuda_opt_error.
+ * Held parameters (muon_cuda_opt_hold_param) are left as they are. A
+ * matrix of more than INT_MAX rows or columns (cuBLAS's int sizes) is
+ * refused at finalize with MUON_ERR_SIZE.
  * Returns after the step's work is queued and its one 4-bytes-per-
  * parameter flag copy has arrived, so the caller's stream is then idle. */
 muon_status muon_cuda_opt_step(muon_cuda_opt *o, double lr_mult);
@@ -103,6 +106,12 @@ const char *muon_cuda_opt_error(const muon_cuda_opt *o);
 muon_status muon_cuda_opt_param_state(muon_cuda_opt *o, int index, float **bufs, int *count,
                                       long *steps);
 muon_status muon_cuda_opt_set_param_steps(muon_cuda_opt *o, int index, long steps);
+/* As muon_opt_hold_param: hold = 1: the following steps leave parameter
+ * index exactly as it is (weights, state, step count; its gradient may be
+ * NULL and is not read), as PyTorch does for a parameter without a
+ * gradient; hold = 0 returns it to the steps. Before or after finalize;
+ * takes effect at the next step. */
+muon_status muon_cuda_opt_hold_param(muon_cuda_opt *o, int index, int hold);
 /* 1: the Muon rule, 0: AdamW, -1: no such parameter. */
 int muon_cuda_opt_uses_muon(const muon_cuda_opt *o, int index);
 /* Registered parameters (0 for NULL). */

@@ -37,6 +37,7 @@ typedef struct {
     const char *(*opt_error)(const muon_cuda_opt *);
     muon_status (*param_state)(muon_cuda_opt *, int, float **, int *, long *);
     muon_status (*set_param_steps)(muon_cuda_opt *, int, long);
+    muon_status (*hold_param)(muon_cuda_opt *, int, int);
     int (*uses_muon)(const muon_cuda_opt *, int);
     int (*num_params)(const muon_cuda_opt *);
 } cuda_api;
@@ -80,6 +81,7 @@ static int load(cuda_api *a, char *why, size_t cap)
     SYM(opt_error, "muon_cuda_opt_error");
     SYM(param_state, "muon_cuda_opt_param_state");
     SYM(set_param_steps, "muon_cuda_opt_set_param_steps");
+    SYM(hold_param, "muon_cuda_opt_hold_param");
     SYM(uses_muon, "muon_cuda_opt_uses_muon");
     SYM(num_params, "muon_cuda_opt_num_params");
 #undef SYM
@@ -99,7 +101,7 @@ TEST(cuda_nodevice_null_and_bad_arguments)
     ASSERT(a.device_count && a.create && a.free_ctx && a.last_error && a.error && a.set_stream &&
            a.synchronize && a.orthogonalize && a.opt_create && a.opt_free && a.add_param &&
            a.set_buffers && a.finalize && a.step && a.set_lr && a.opt_error && a.param_state &&
-           a.set_param_steps && a.uses_muon && a.num_params);
+           a.set_param_steps && a.hold_param && a.uses_muon && a.num_params);
 
     ASSERT_STATUS(a.create(0, NULL), MUON_ERR_NULL);
     ASSERT(strlen(a.last_error()) > 0);
@@ -147,6 +149,7 @@ TEST(cuda_nodevice_null_and_bad_arguments)
     ASSERT(a.opt_error(NULL) != NULL);
     ASSERT_STATUS(a.param_state(NULL, 0, NULL, NULL, NULL), MUON_ERR_NULL);
     ASSERT_STATUS(a.set_param_steps(NULL, 0, 1), MUON_ERR_NULL);
+    ASSERT_STATUS(a.hold_param(NULL, 0, 1), MUON_ERR_NULL);
     ASSERT_EQ_INT(a.uses_muon(NULL, 0), -1);
     ASSERT_EQ_INT(a.num_params(NULL), 0);
     dlclose(a.so);
@@ -200,6 +203,10 @@ TEST(cuda_nodevice_create_refused_without_a_device)
     ASSERT_STATUS(a.finalize(o), MUON_ERR_STATE); /* nothing registered */
     ASSERT_STATUS(a.set_lr(o, -1, 0), MUON_ERR_ARG);
     ASSERT_EQ_INT(a.uses_muon(o, 0), -1);
+    /* no parameter 0 yet, nor any negative index */
+    ASSERT_STATUS(a.hold_param(o, 0, 1), MUON_ERR_ARG);
+    ASSERT_STATUS(a.hold_param(o, -1, 0), MUON_ERR_ARG);
+    ASSERT(strlen(a.opt_error(o)) > 0);
     a.opt_free(o);
     a.free_ctx(c);
     dlclose(a.so);

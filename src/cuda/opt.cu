@@ -2,6 +2,7 @@
  * (the checks and 2-D views of src/optim/opt.c), finalize (groups, stream
  * assignment, device state, tables and workspaces), accessors. The step is
  * in step.cu. */
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -234,6 +235,14 @@ static muon_status make_groups(muon_cuda_opt *o)
         p->group = k;
         p->slot0 = gr->slots;
         gr->slots += p->batch;
+        /* cuBLAS takes int dimensions and batch counts, and a group's
+         * batch is a grid dimension (at most 2^31 - 1): beyond them the
+         * casts in ortho.cu would wrap. The CPU refuses such a matrix too
+         * (MUON_ERR_SIZE, src/ortho/ortho.c's check_shape), at its step. */
+        if (p->rows > INT_MAX || p->cols > INT_MAX || gr->slots > INT_MAX)
+            return muon__cuda_opt_fail(o, MUON_ERR_SIZE, "parameter '%s': %ld x %ld (x %ld in its "
+                                       "group) exceeds cuBLAS's int sizes", p->name, p->rows,
+                                       p->cols, gr->slots);
     }
     /* largest first onto the least loaded stream */
     double load[MUON__CUDA_STREAMS] = {0};
@@ -328,9 +337,16 @@ static muon_status make_tables(muon_cuda_opt *o)
                 ach[ka++] = muon__cuda_chunk{q->group, k * MUON__CUDA_TCHUNK};
         }
     }
-    cudaError_t e = cudaMemcpy(o->d_achunks, ach, (size_t)na * sizeof *ach, cudaMemcpyHostToDevice);
+    /* on the caller's stream, which finalize synchronizes: a plain
+     * cudaMemcpy from pageable memory may return before its DMA has
+     * reached the device, queued on the legacy stream that the
+     * non-blocking streams do not wait for. Pageable sources are staged
+     * before cudaMemcpyAsync returns, so freeing them next is safe. */
+    cudaError_t e = cudaMemcpyAsync(o->d_achunks, ach, (size_t)na * sizeof *ach,
+                                    cudaMemcpyHostToDevice, c->user);
     if (e == cudaSuccess)
-        e = cudaMemcpy(o->d_gchunks, gch, (size_t)ng * sizeof *gch, cudaMemcpyHostToDevice);
+        e = cudaMemcpyAsync(o->d_gchunks, gch, (size_t)ng * sizeof *gch, cudaMemcpyHostToDevice,
+                            c->user);
     free(ach);
     free(gch);
     MUON__CU(c, e);
@@ -342,7 +358,7 @@ muon_status muon__cuda_opt_upload(muon_cuda_opt *o)
     muon_cuda *c = o->ctx;
     for (int i = 0; i < o->n_params; i++) {
         const muon__cuda_param *p = &o->params[i];
-        o->h_all[i] = muon__cuda_tensor{p->w, p->g, p->buf[0], p->buf[1], (long)p->n, i};
+        o->h_all[i] = muon__cuda_tensor{p->w, p->g, p->buf[0], p->buf[1], (long)p->n, i, p->hold};
         if (!p->muon) {
             o->h_adam[p->group] = o->h_all[i];
             continue;
@@ -372,7 +388,12 @@ static muon_status finalize(muon_cuda_opt *o)
         state += (o->params[i].muon ? 1 : 2) * up(o->params[i].n * sizeof(float));
     if (state) {
         MUON__CU(c, cudaMalloc((void **)&o->state, state));
-        MUON__CU(c, cudaMemset(o->state, 0, state));
+        /* on the caller's stream, which the final synchronize waits for:
+         * a plain cudaMemset goes to the legacy stream, which neither a
+         * non-blocking caller's stream nor the internal streams (created
+         * non-blocking) are ordered after, so the first step could read
+         * the state before it is zero */
+        MUON__CU(c, cudaMemsetAsync(o->state, 0, state, c->user));
     }
     char *sp = (char *)o->state;
     for (int i = 0; i < o->n_params; i++) {
@@ -485,6 +506,19 @@ extern "C" muon_status muon_cuda_opt_set_param_steps(muon_cuda_opt *o, int index
     if (steps < 0)
         return muon__cuda_opt_fail(o, MUON_ERR_ARG, "steps must be >= 0 (got %ld)", steps);
     o->params[index].steps = steps;
+    o->err[0] = '\0';
+    return MUON_OK;
+}
+
+extern "C" muon_status muon_cuda_opt_hold_param(muon_cuda_opt *o, int index, int hold)
+{
+    if (!o)
+        return MUON_ERR_NULL;
+    MUON__TRY(check_index(o, index));
+    o->params[index].hold = hold ? 1 : 0;
+    /* the tensor table carries the hold to the gradient check: uploaded
+     * again before the next step (before finalize, finalize uploads it) */
+    o->dirty = 1;
     o->err[0] = '\0';
     return MUON_OK;
 }

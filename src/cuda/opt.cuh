@@ -25,13 +25,15 @@ typedef struct {
     int param;
 } muon__cuda_slot;
 
-/* One elementwise tensor (AdamW's, or any gradient for the check). */
+/* One elementwise tensor (AdamW's, or any gradient for the check). hold:
+ * the parameter is held out of steps (muon_cuda_opt_hold_param): its
+ * gradient is not read (it may be NULL) and the check flags it 2. */
 typedef struct {
     float *w;
     const float *g;
     float *m, *v;
     long n;
-    int param;
+    int param, hold;
 } muon__cuda_tensor;
 
 /* Block k of a multi-tensor kernel: elements [lo, lo + TCHUNK) of tensor t. */
@@ -58,6 +60,7 @@ typedef struct {
     const float *g;
     float *buf[2];
     long steps;
+    int hold;   /* 1: steps leave it as it is (muon_cuda_opt_hold_param) */
     int group;  /* Muon: its group; AdamW: its index among the AdamW tensors */
     long slot0; /* Muon: its first slot in the group */
 } muon__cuda_param;
@@ -105,7 +108,9 @@ muon_status muon__cuda_opt_fail(muon_cuda_opt *o, muon_status s, const char *fmt
 muon_status muon__cuda_opt_upload(muon_cuda_opt *o);
 
 /* ---- opt_kernels.cu */
-/* flags[param] = 1 for every tensor whose gradient holds NaN or Inf. */
+/* flags[param] = 1 for every tensor whose gradient holds NaN or Inf, 2 for
+ * every held one (its gradient not read); the flags must be zero before.
+ * Every later kernel skips a parameter whose flag is not zero. */
 muon_status muon__cuda_check_grads(muon_cuda *c, cudaStream_t s, const muon__cuda_tensor *t,
                                    const muon__cuda_chunk *chunks, int n_chunks, int *flags);
 /* For each slot not flagged: M = mu M + G; N = G + mu M (Nesterov) or M,

@@ -19,6 +19,13 @@ __global__ static void k_check(const muon__cuda_tensor *t, const muon__cuda_chun
 {
     muon__cuda_chunk ch = chunks[blockIdx.x];
     const muon__cuda_tensor *x = &t[ch.t];
+    if (x->hold) {
+        /* held: its gradient may be NULL and is not read; the tensor's
+         * first block alone writes its flag (a plain store, no race) */
+        if (ch.lo == 0 && threadIdx.x == 0)
+            flags[x->param] = 2;
+        return;
+    }
     long hi = ch.lo + MUON__CUDA_TCHUNK < x->n ? ch.lo + MUON__CUDA_TCHUNK : x->n;
     int bad = 0;
     for (long i = ch.lo + threadIdx.x; i < hi; i += THREADS)

@@ -11,7 +11,10 @@
  *     copy, which the host waits for to report and count steps.
  * Flagged parameters are skipped inside the kernels (a flagged matrix
  * enters its batch as zeros, whose polar factor is zero, and its update is
- * skipped), so nothing waits for the check. */
+ * skipped), so nothing waits for the check. A held parameter
+ * (muon_cuda_opt_hold_param) is flagged 2 by the check without its
+ * gradient being read, and skipped the same way; the host then neither
+ * counts its step nor names it. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -95,6 +98,8 @@ static muon_status report(muon_cuda_opt *o)
     o->err[0] = '\0';
     for (int i = 0; i < o->n_params; i++) {
         muon__cuda_param *p = &o->params[i];
+        if (o->h_flags[i] == 2) /* held: left as it is, step count too */
+            continue;
         if (!o->h_flags[i]) {
             p->steps++;
             continue;
@@ -120,7 +125,7 @@ extern "C" muon_status muon_cuda_opt_step(muon_cuda_opt *o, double lr_mult)
         return muon__cuda_opt_fail(o, MUON_ERR_ARG, "lr_mult must be finite and >= 0 (got %g)",
                                    lr_mult);
     for (int i = 0; i < o->n_params; i++)
-        if (!o->params[i].g)
+        if (!o->params[i].g && !o->params[i].hold)
             return muon__cuda_opt_fail(o, MUON_ERR_NULL, "parameter '%s': gradient is NULL (see "
                                        "muon_cuda_opt_set_buffers)", o->params[i].name);
     double lr = o->cfg.lr * lr_mult, adam_lr = o->cfg.adam_lr * lr_mult;
