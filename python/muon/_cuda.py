@@ -55,6 +55,7 @@ def load():
         "muon_cuda_opt_param_state": (i, [vp, i, c.POINTER(vp), c.POINTER(i), c.POINTER(l)]),
         "muon_cuda_opt_set_param_steps": (i, [vp, i, l]),
         "muon_cuda_opt_uses_muon": (i, [vp, i]),
+        "muon_cuda_opt_hold_param": (i, [vp, i, i]),
     }
     for name, (res, args) in table.items():
         try:

@@ -247,17 +247,15 @@ class _CudaEngine:
             self.tensors[i], self.ptrs[i] = t, t.data_ptr()
 
     def step(self, grads, lr, adam_lr):
-        if any(g is None for g in grads):
-            # The CUDA optimizer has no hold: a parameter without a gradient
-            # steps with a zero one would move (momentum, weight decay), so
-            # refuse rather than differ from the CPU path.
-            missing = [n for n, g in zip(self.names, grads) if g is None]
-            raise ValueError("muon.torch: the CUDA backend steps every parameter of a group; "
-                             "no gradient for %s (put them in another group or use offload)"
-                             % ", ".join(missing))
         for i, g in enumerate(grads):
-            st = self.lib.muon_cuda_opt_set_buffers(self.opt, i, None, g.data_ptr())
-            _check_status(st, "grad of %s" % self.names[i], self.error())
+            hold = g is None
+            if hold != self.held[i]:
+                _check_status(self.lib.muon_cuda_opt_hold_param(self.opt, i, int(hold)), "hold",
+                              self.error())
+                self.held[i] = hold
+            if not hold:
+                st = self.lib.muon_cuda_opt_set_buffers(self.opt, i, None, g.data_ptr())
+                _check_status(st, "grad of %s" % self.names[i], self.error())
         stream = torch.cuda.current_stream(self.device).cuda_stream
         _check_status(self.lib.muon_cuda_set_stream(self.ctx, ctypes.c_void_p(stream)),
                       "set_stream", self._ctx_error())
