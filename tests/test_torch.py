@@ -455,6 +455,28 @@ def bad_grads_are_refused_before_anything_moves():
     assert not torch.equal(p.detach(), p0)
 
 
+@test
+def example_script_runs():
+    """examples/torch_gpt.py, the docs' example, on a small text for 3 steps."""
+    import os
+    import subprocess
+    import tempfile
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "text.txt")
+        with open(path, "w") as f:
+            f.write("the quick brown fox jumps over the lazy dog. " * 200)
+        out = subprocess.run([sys.executable, os.path.join(root, "examples", "torch_gpt.py"),
+                              "--data", path, "--steps", "3", "--dim", "32", "--layers", "1",
+                              "--ctx", "16", "--batch", "4"],
+                             capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("final val loss: adamw"), out.stdout[-500:]
+    a, m = [float(w.rstrip(",")) for w in last.split() if w[0].isdigit()]
+    assert math.isfinite(a) and math.isfinite(m)
+
+
 # ------------------------------------------------------------------- GPU
 
 def need_cuda():
