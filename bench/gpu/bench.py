@@ -284,8 +284,9 @@ def bench_step(muon, cuda, ctx, name, tensors, reps, gemm_tflops):
     if hasattr(torch.optim, "Muon"):
         opts.append(torch.optim.Muon(hidden, lr=1e-3, weight_decay=0.1,
                                      adjust_lr_fn="match_rms_adamw"))
-    opts.append(torch.optim.AdamW(rest, lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1,
-                                  fused=True))
+    if rest:  # an expert stack alone has no AdamW part (AdamW refuses an empty list)
+        opts.append(torch.optim.AdamW(rest, lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1,
+                                      fused=True))
 
     def step():
         for op in opts:
@@ -318,21 +319,41 @@ def main():
               "cuda": torch.version.cuda}
     result["bf16_gemm_tflops"] = bench_gemm(5)
     print("bf16 GEMM 8192^3: %.1f TFLOP/s" % result["bf16_gemm_tflops"], flush=True)
+
+    def save():
+        # after every stage, so a later failure or the time limit keeps what ran
+        if a.out:
+            with open(a.out + ".tmp", "w") as f:
+                f.write(json.dumps(result, indent=1) + "\n")
+            os.replace(a.out + ".tmp", a.out)
+    save()
     shapes = [(1024, 1024), (1024, 4096)] if a.quick else [(4096, 4096), (4096, 16384), (8192, 8192)]
-    result["ortho"] = bench_ortho(muon, cuda, ctx, shapes, reps, result["bf16_gemm_tflops"])
+    result["ortho"] = []
+    for shape in shapes:
+        try:
+            row = bench_ortho(muon, cuda, ctx, [shape], reps, result["bf16_gemm_tflops"])[0]
+            row["speedup_vs_torch_bf16"] = row["torch_bf16"]["ms"] / row["ours_mixed"]["ms"]
+        except Exception as e:  # recorded, and the next shape runs
+            row = {"shape": list(shape), "error": repr(e)}
+        result["ortho"].append(row)
+        save()
     models = [("gpt2-small", small_shapes())]
     if not a.quick:
         models += [("gpt2-medium", gpt2_shapes(1024, 24)), ("gpt2-large", gpt2_shapes(1280, 36)),
                    ("moe-stack-64x1408x2048", [("experts", [64, 1408, 2048], "matrix")])]
-    result["step"] = [bench_step(muon, cuda, ctx, n, t, reps, result["bf16_gemm_tflops"])
-                      for n, t in models]
+    result["step"] = []
+    for n, t in models:
+        try:
+            row = bench_step(muon, cuda, ctx, n, t, reps, result["bf16_gemm_tflops"])
+            row["speedup"] = row["torch"]["ms"] / row["ours"]["ms"]
+        except Exception as e:
+            row = {"model": n, "error": repr(e)}
+        result["step"].append(row)
+        save()
     cuda.muon_cuda_free(ctx)
     result["seconds"] = time.time() - t0
-    text = json.dumps(result, indent=1)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text + "\n")
-    print(text)
+    save()
+    print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
