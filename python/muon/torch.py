@@ -196,7 +196,7 @@ class _CudaArray:
     """A device buffer in the CUDA array interface, for torch.as_tensor."""
 
     def __init__(self, ptr, n):
-        self.__cuda_array_interface__ = {"shape": (n,), "typestr": "<f4",
+        self.__cuda_array_interface__ = {"shape": (n,), "typestr": "<f4", "strides": None,
                                          "data": (ptr, False), "version": 2}
 
 
