@@ -14,22 +14,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import traceback
 
 import numpy as np
 
 import muon
 
-TESTS = []
-
-
-class Skip(Exception):
-    pass
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
+import pyharness
+from pyharness import Skip, expect_raises, test
 
 
 def rng(k):
@@ -54,17 +45,6 @@ def well_conditioned(r, rows, cols, lo=0.5, hi=2.0):
     v, _ = np.linalg.qr(r.standard_normal((cols, k)))
     s = np.linspace(hi, lo, k)
     return ((u * s) @ v.T).astype(np.float32)
-
-
-def expect_raises(exc, fn, *args, contains=None, **kw):
-    try:
-        fn(*args, **kw)
-    except exc as e:
-        if contains is not None and contains not in str(e):
-            raise AssertionError("%s raised %r, which does not mention %r"
-                                 % (getattr(fn, "__name__", fn), str(e), contains))
-        return e
-    raise AssertionError("%s did not raise %s" % (getattr(fn, "__name__", fn), exc.__name__))
 
 
 def close(a, b, tol, what):
@@ -765,28 +745,5 @@ def close_context_manager_and_gc():
     gc.collect()
 
 
-def main(argv):
-    only = argv[1:]
-    passed = failed = skipped = 0
-    for fn in TESTS:
-        if only and not any(s in fn.__name__ for s in only):
-            continue
-        try:
-            note = fn()
-            passed += 1
-            print("ok    %s%s" % (fn.__name__, "  (%s)" % note if note else ""), flush=True)
-        except Skip as e:
-            skipped += 1
-            print("skip  %s  (%s)" % (fn.__name__, e), flush=True)
-        except Exception:
-            failed += 1
-            print("FAIL  %s" % fn.__name__, flush=True)
-            for line in traceback.format_exc().rstrip().splitlines():
-                print("    " + line)
-    print("%d passed, %d failed%s" % (passed, failed,
-                                      ", %d skipped" % skipped if skipped else ""))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(pyharness.main(sys.argv))

@@ -14,7 +14,6 @@ import copy
 import io
 import math
 import sys
-import traceback
 
 import numpy as np
 import torch
@@ -22,16 +21,8 @@ import torch
 import muon
 import muon.torch as mt
 
-TESTS = []
-
-
-class Skip(Exception):
-    pass
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
+import pyharness
+from pyharness import Skip, expect_raises, test
 
 
 def gen(k):
@@ -42,16 +33,6 @@ def gen(k):
 
 def randn(g, *shape):
     return torch.randn(*shape, generator=g, dtype=torch.float32)
-
-
-def expect_raises(exc, fn, contains=None):
-    try:
-        fn()
-    except exc as e:
-        if contains is not None and contains not in str(e):
-            raise AssertionError("raised %r, which does not mention %r" % (str(e), contains))
-        return e
-    raise AssertionError("did not raise %s" % exc.__name__)
 
 
 def same_bits(a, b, what):
@@ -544,29 +525,6 @@ def cuda_backend_matches_the_cpu_reference():
         assert diff <= tol * moved, (tuple(p.shape), diff / moved, tol)
 
 
-def main(argv):
-    only = argv[1:]
-    passed = failed = skipped = 0
-    print("torch %s" % torch.__version__, flush=True)
-    for fn in TESTS:
-        if only and not any(s in fn.__name__ for s in only):
-            continue
-        try:
-            note = fn()
-            passed += 1
-            print("ok    %s%s" % (fn.__name__, "  (%s)" % note if note else ""), flush=True)
-        except Skip as e:
-            skipped += 1
-            print("skip  %s  (%s)" % (fn.__name__, e), flush=True)
-        except Exception:
-            failed += 1
-            print("FAIL  %s" % fn.__name__, flush=True)
-            for line in traceback.format_exc().rstrip().splitlines():
-                print("    " + line)
-    print("%d passed, %d failed%s" % (passed, failed,
-                                      ", %d skipped" % skipped if skipped else ""))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    print("torch %s" % torch.__version__, flush=True)
+    sys.exit(pyharness.main(sys.argv))
