@@ -6,8 +6,18 @@
 
 #include "harness.h"
 
-static muon_opt *make2(float *w0, float *w1, const float *g0, const float *g1)
+/* A 4x3 matrix (Muon) and a 5-vector (AdamW), their values and gradients
+ * filled in, one thread, fp32. */
+static muon_opt *make2(float *w0, float *w1, float *g0, float *g1)
 {
+    for (int i = 0; i < 12; i++) {
+        w0[i] = 0.1f * (float)(i % 5) - 0.2f;
+        g0[i] = 0.05f * (float)((i * 7) % 11) - 0.25f;
+    }
+    for (int i = 0; i < 5; i++) {
+        w1[i] = 1.0f;
+        g1[i] = 0.5f * (float)i - 1.0f;
+    }
     muon_opt_config cfg = muon_opt_config_default();
     cfg.threads = 1;
     cfg.ortho.precision = MUON_PRECISION_FP32;
@@ -27,14 +37,6 @@ static muon_opt *make2(float *w0, float *w1, const float *g0, const float *g1)
 TEST(opt_param_state_is_the_steps_own_state)
 {
     float w0[12], w1[5], g0[12], g1[5];
-    for (int i = 0; i < 12; i++) {
-        w0[i] = 0.1f * (float)(i % 5) - 0.2f;
-        g0[i] = 0.05f * (float)((i * 7) % 11) - 0.25f;
-    }
-    for (int i = 0; i < 5; i++) {
-        w1[i] = 1.0f;
-        g1[i] = 0.5f * (float)i - 1.0f;
-    }
     muon_opt *opt = make2(w0, w1, g0, g1);
     ASSERT(opt);
     float *bufs[2];
@@ -76,14 +78,6 @@ TEST(opt_param_state_is_the_steps_own_state)
 TEST(opt_held_param_is_left_as_it_was)
 {
     float w0[12], w1[5], g0[12], g1[5];
-    for (int i = 0; i < 12; i++) {
-        w0[i] = 0.1f * (float)(i % 5) - 0.2f;
-        g0[i] = 0.05f * (float)((i * 7) % 11) - 0.25f;
-    }
-    for (int i = 0; i < 5; i++) {
-        w1[i] = 1.0f;
-        g1[i] = 0.5f * (float)i - 1.0f;
-    }
     muon_opt *opt = make2(w0, w1, g0, g1);
     ASSERT(opt);
     ASSERT_EQ_INT(muon_opt_step(opt, 1.0), MUON_OK);
