@@ -117,38 +117,16 @@ extern "C" muon_status muon_cuda_opt_add_param(muon_cuda_opt *o, const char *nam
     if (o->finalized)
         return muon__cuda_opt_fail(o, MUON_ERR_STATE, "parameter '%s': added after finalize",
                                    name ? name : "(null)");
-    if (!name)
-        return muon__cuda_opt_fail(o, MUON_ERR_NULL, "parameter name is NULL");
-    size_t len = strnlen(name, MUON__CUDA_NAME_MAX + 1);
-    if (len == 0 || len > MUON__CUDA_NAME_MAX)
-        return muon__cuda_opt_fail(o, MUON_ERR_ARG, "parameter name is empty or longer than %d "
-                                   "bytes", MUON__CUDA_NAME_MAX);
-    if (!w || !shape)
-        return muon__cuda_opt_fail(o, MUON_ERR_NULL, "parameter '%s': %s is NULL", name,
-                                   !w ? "weight buffer" : "shape");
-    if ((int)role < 0 || role >= MUON_ROLE_COUNT)
-        return muon__cuda_opt_fail(o, MUON_ERR_ARG, "parameter '%s': unknown role %d", name,
-                                   (int)role);
-    if (ndim < 1 || ndim > MUON__CUDA_MAX_DIMS)
-        return muon__cuda_opt_fail(o, MUON_ERR_SIZE, "parameter '%s': ndim %d is not in 1..%d",
-                                   name, ndim, MUON__CUDA_MAX_DIMS);
-    double total = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] <= 0)
-            return muon__cuda_opt_fail(o, MUON_ERR_SIZE, "parameter '%s': dimension %d is %ld",
-                                       name, d, shape[d]);
-        total *= (double)shape[d];
-    }
-    if (total > 4.0e15) /* sizes stay exact in long and double */
-        return muon__cuda_opt_fail(o, MUON_ERR_SIZE, "parameter '%s': size overflows", name);
-    if (role == MUON_ROLE_MATRIX && ndim < 2)
-        return muon__cuda_opt_fail(o, MUON_ERR_ARG, "parameter '%s': role matrix needs at least "
-                                   "2 dimensions, got %d", name, ndim);
+    muon__param_view v;
+    char msg[256];
+    muon_status s = muon__param_check(name, w, ndim, shape, role, &v, msg, sizeof msg);
+    if (s != MUON_OK)
+        return muon__cuda_opt_fail(o, s, "%s", msg);
     for (int i = 0; i < o->n_params; i++)
         if (strcmp(o->params[i].name, name) == 0)
             return muon__cuda_opt_fail(o, MUON_ERR_DUPLICATE, "parameter '%s' is already "
                                        "registered", name);
-    size_t n = (size_t)total;
+    size_t n = v.n;
     if (overlap(w, g, n * sizeof(float)))
         return muon__cuda_opt_fail(o, MUON_ERR_ALIAS, "parameter '%s': weight and gradient "
                                    "buffers overlap", name);
@@ -162,19 +140,14 @@ extern "C" muon_status muon_cuda_opt_add_param(muon_cuda_opt *o, const char *nam
     }
     muon__cuda_param *p = &o->params[o->n_params];
     memset(p, 0, sizeof *p);
-    memcpy(p->name, name, len + 1);
+    memcpy(p->name, name, strlen(name) + 1);
     p->role = role;
     p->muon = o->cfg.algo == MUON_ALGO_MUON && role == MUON_ROLE_MATRIX;
     p->ndim = ndim;
     memcpy(p->shape, shape, (size_t)ndim * sizeof *shape);
-    p->batch = 1;
-    p->rows = ndim == 1 ? 1 : shape[0];
-    p->cols = (long)(n / (size_t)p->rows);
-    if (role == MUON_ROLE_MATRIX && ndim == 3) {
-        p->batch = shape[0];
-        p->rows = shape[1];
-        p->cols = shape[2];
-    }
+    p->batch = v.batch;
+    p->rows = v.rows;
+    p->cols = v.cols;
     p->n = n;
     p->w = w;
     p->g = g;

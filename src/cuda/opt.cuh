@@ -11,9 +11,8 @@
 #define MUON_CUDA_OPT_CUH
 
 #include "cuda/internal.cuh"
+#include "optim/param_check.h"
 
-#define MUON__CUDA_NAME_MAX 127
-#define MUON__CUDA_MAX_DIMS 8
 /* elements per block of the multi-tensor kernels */
 #define MUON__CUDA_TCHUNK ((long)1 << 16)
 
@@ -49,11 +48,11 @@ typedef struct {
 } muon__cuda_acoef;
 
 typedef struct {
-    char name[MUON__CUDA_NAME_MAX + 1];
+    char name[MUON__NAME_MAX + 1];
     muon_role role;
     int muon; /* 1: the Muon rule, 0: AdamW */
     int ndim;
-    long shape[MUON__CUDA_MAX_DIMS];
+    long shape[MUON__MAX_DIMS];
     long batch, rows, cols; /* the 2-D view of one matrix, as src/optim/opt.c */
     size_t n;
     float *w;

@@ -5,18 +5,13 @@
  * parameter without a gradient untouched). */
 #include "optim/optim.h"
 
-static muon_status bad_index(muon_opt *opt, int index)
-{
-    return muon__opt_fail(opt, MUON_ERR_ARG, "param index %d out of range (0..%d)", index,
-                          opt->n_params - 1);
-}
-
 muon_status muon_opt_param_state(muon_opt *opt, int index, float **bufs, int *count, long *steps)
 {
     if (!opt || !bufs || !count || !steps)
         return MUON_ERR_NULL;
-    if (index < 0 || index >= opt->n_params)
-        return bad_index(opt, index);
+    muon_status s = muon__opt_check_index(opt, index);
+    if (s != MUON_OK)
+        return s;
     if (!opt->finalized)
         return muon__opt_fail(opt, MUON_ERR_STATE, "state exists only after finalize");
     const muon__param *p = &opt->params[index];
@@ -33,8 +28,9 @@ muon_status muon_opt_set_param_steps(muon_opt *opt, int index, long steps)
 {
     if (!opt)
         return MUON_ERR_NULL;
-    if (index < 0 || index >= opt->n_params)
-        return bad_index(opt, index);
+    muon_status s = muon__opt_check_index(opt, index);
+    if (s != MUON_OK)
+        return s;
     if (steps < 0)
         return muon__opt_fail(opt, MUON_ERR_ARG, "param %s: steps %ld < 0",
                               opt->params[index].name, steps);
@@ -47,8 +43,9 @@ muon_status muon_opt_hold_param(muon_opt *opt, int index, int hold)
 {
     if (!opt)
         return MUON_ERR_NULL;
-    if (index < 0 || index >= opt->n_params)
-        return bad_index(opt, index);
+    muon_status s = muon__opt_check_index(opt, index);
+    if (s != MUON_OK)
+        return s;
     opt->params[index].hold = hold ? 1 : 0;
     muon__opt_ok(opt);
     return MUON_OK;

@@ -142,35 +142,11 @@ static muon_status check_alias(const muon_opt *opt, const char *name, const floa
     return MUON_OK;
 }
 
-static muon_status check_index(const muon_opt *opt, int index)
+muon_status muon__opt_check_index(const muon_opt *opt, int index)
 {
     if (index < 0 || index >= opt->n_params)
         return muon__opt_fail(opt, MUON_ERR_ARG, "parameter index %d out of range (%d registered)",
                               index, opt->n_params);
-    return MUON_OK;
-}
-
-/* The 2-D view of a shape, or MUON_ERR_SIZE with a message; a stack's
- * view is one matrix of it (the caller sets batch). */
-static muon_status view_of(const muon_opt *opt, const char *name, int ndim, const long *shape,
-                           long *rows, long *cols, size_t *n)
-{
-    if (ndim < 1 || ndim > MUON__MAX_DIMS)
-        return muon__opt_fail(opt, MUON_ERR_SIZE, "parameter '%s': ndim %d is not in 1..%d",
-                              name, ndim, MUON__MAX_DIMS);
-    size_t total = 1, rest = 1;
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] <= 0)
-            return muon__opt_fail(opt, MUON_ERR_SIZE, "parameter '%s': dimension %d is %ld",
-                                  name, d, shape[d]);
-        if (!muon__mul_size((long)total, shape[d], &total) || total > (size_t)LONG_MAX / 16)
-            return muon__opt_fail(opt, MUON_ERR_SIZE, "parameter '%s': size overflows", name);
-        if (d > 0)
-            rest *= (size_t)shape[d];
-    }
-    *rows = ndim == 1 ? 1 : shape[0];
-    *cols = ndim == 1 ? shape[0] : (long)rest;
-    *n = total;
     return MUON_OK;
 }
 
@@ -182,34 +158,16 @@ muon_status muon_opt_add_param(muon_opt *opt, const char *name, float *w, const 
     if (opt->finalized)
         return muon__opt_fail(opt, MUON_ERR_STATE, "parameter '%s': added after finalize",
                               name ? name : "(null)");
-    if (!name)
-        return muon__opt_fail(opt, MUON_ERR_NULL, "parameter name is NULL");
-    size_t len = strnlen(name, MUON__NAME_MAX + 1);
-    if (len == 0)
-        return muon__opt_fail(opt, MUON_ERR_ARG, "parameter name is empty");
-    if (len > MUON__NAME_MAX)
-        return muon__opt_fail(opt, MUON_ERR_ARG, "parameter '%.40s...': name longer than %d bytes",
-                              name, MUON__NAME_MAX);
-    if (!w || !shape)
-        return muon__opt_fail(opt, MUON_ERR_NULL, "parameter '%s': %s is NULL", name,
-                              !w ? "weight buffer" : "shape");
-    if ((int)role < 0 || role >= MUON_ROLE_COUNT)
-        return muon__opt_fail(opt, MUON_ERR_ARG, "parameter '%s': unknown role %d", name,
-                              (int)role);
-    long rows = 0, cols = 0;
-    size_t n = 0;
-    muon_status s = view_of(opt, name, ndim, shape, &rows, &cols, &n);
+    muon__param_view v;
+    char msg[256];
+    muon_status s = muon__param_check(name, w, ndim, shape, role, &v, msg, sizeof msg);
     if (s != MUON_OK)
-        return s;
-    if (role == MUON_ROLE_MATRIX && ndim < 2)
-        return muon__opt_fail(opt, MUON_ERR_ARG,
-                              "parameter '%s': role matrix needs at least 2 dimensions, got %d",
-                              name, ndim);
+        return muon__opt_fail(opt, s, "%s", msg);
     for (int i = 0; i < opt->n_params; i++)
         if (strcmp(opt->params[i].name, name) == 0)
             return muon__opt_fail(opt, MUON_ERR_DUPLICATE, "parameter '%s' is already registered",
                                   name);
-    if ((s = check_alias(opt, name, w, g, n)) != MUON_OK)
+    if ((s = check_alias(opt, name, w, g, v.n)) != MUON_OK)
         return s;
     if (opt->n_params == opt->cap_params) {
         int cap = opt->cap_params ? 2 * opt->cap_params : 16;
@@ -221,27 +179,22 @@ muon_status muon_opt_add_param(muon_opt *opt, const char *name, float *w, const 
     }
     muon__param *p = &opt->params[opt->n_params];
     memset(p, 0, sizeof *p);
-    memcpy(p->name, name, len + 1);
+    memcpy(p->name, name, strlen(name) + 1);
     p->role = role;
     p->rule = muon__choose_rule(opt->cfg.algo, role, ndim);
     p->ndim = ndim;
     memcpy(p->shape, shape, (size_t)ndim * sizeof *shape);
-    p->batch = 1;
-    p->rows = rows;
-    p->cols = cols;
-    if (role == MUON_ROLE_MATRIX && ndim == 3) {
-        p->batch = shape[0];
-        p->rows = shape[1];
-        p->cols = shape[2];
-    }
-    p->n = n;
+    p->batch = v.batch;
+    p->rows = v.rows;
+    p->cols = v.cols;
+    p->n = v.n;
     p->w = w;
     p->g = g;
     if (muon__rule_table[p->rule].needs_ortho) {
         muon_ortho_config oc = muon__param_ortho(opt, p);
         p->cost = (double)p->batch * muon_ortho_flops(&oc, p->rows, p->cols);
     } else {
-        p->cost = 10.0 * (double)n;
+        p->cost = 10.0 * (double)v.n;
     }
     if (index)
         *index = opt->n_params;
@@ -255,7 +208,7 @@ muon_status muon_opt_set_buffers(muon_opt *opt, int index, float *w, const float
 {
     if (!opt)
         return MUON_ERR_NULL;
-    muon_status s = check_index(opt, index);
+    muon_status s = muon__opt_check_index(opt, index);
     if (s != MUON_OK)
         return s;
     muon__param *p = &opt->params[index];
@@ -287,7 +240,7 @@ muon_status muon_opt_set_grad(muon_opt *opt, int index, const float *g)
 {
     if (!opt)
         return MUON_ERR_NULL;
-    muon_status s = check_index(opt, index);
+    muon_status s = muon__opt_check_index(opt, index);
     if (s != MUON_OK)
         return s;
     muon__param *p = &opt->params[index];

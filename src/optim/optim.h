@@ -14,9 +14,8 @@
 
 #include "backend/backend.h"
 #include "base/internal.h"
+#include "optim/param_check.h"
 
-#define MUON__NAME_MAX 127 /* bytes, without the terminating NUL */
-#define MUON__MAX_DIMS 8
 #define MUON__MAX_BUFFERS 2 /* state buffers per parameter */
 #define MUON__SCALE_HEAD_MOMENTUM 0.9 /* SCALE's head momentum (EMA form) */
 
@@ -107,6 +106,8 @@ muon_ortho_config muon__param_ortho(const muon_opt *opt, const muon__param *p);
 muon_status muon__opt_fail(const muon_opt *opt, muon_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void muon__opt_ok(const muon_opt *opt);
+/* MUON_OK, or MUON_ERR_ARG with a message when index names no parameter. */
+muon_status muon__opt_check_index(const muon_opt *opt, int index);
 
 /* Multiple of 16 floats (64 bytes) at or above n. */
 static inline size_t muon__round16(size_t n)
