@@ -417,6 +417,10 @@ def bad_params_are_refused_clearly():
     # views of one storage
     v1.data, v2.data = base[:6], base[4:]
     expect_raises(ValueError, lambda: mt.Muon([v1, v2]), contains="share memory")
+    # an overlap with a span that is not the next one by address
+    big, inner, later = (torch.nn.Parameter(torch.zeros(1)) for _ in range(3))
+    big.data, inner.data, later.data = base.view(-1), base[1, :2], base[5]
+    expect_raises(ValueError, lambda: mt.Muon([inner, later, big]), contains="share memory")
 
 
 @test

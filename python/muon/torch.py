@@ -80,15 +80,6 @@ def _role_of(group, p):
     return role
 
 
-def _shares_memory(a, b):
-    if a.device != b.device:
-        return False
-    a0, b0 = a.data_ptr(), b.data_ptr()
-    a1 = a0 + a.numel() * a.element_size()
-    b1 = b0 + b.numel() * b.element_size()
-    return a0 < b1 and b0 < a1
-
-
 def _check_status(st, what, err):
     if st != _lib.OK:
         raise MuonError(st, "%s: %s" % (what, err) if err else what)
@@ -546,17 +537,21 @@ class Muon(torch.optim.Optimizer):
         return roles
 
     def _check_overlap(self, new_params):
-        olds = [p for g in self.param_groups for p in g["params"]]
-        allp = olds + list(new_params)
-        for i in range(len(olds), len(allp)):
-            for j in range(i):
-                if allp[i] is allp[j]:
-                    raise ValueError("muon.torch: a parameter appears twice (in one group or "
-                                     "in two groups)")
-                if _shares_memory(allp[i], allp[j]):
-                    raise ValueError("muon.torch: two parameters share memory (shapes %s and "
-                                     "%s); each must own its storage"
-                                     % (tuple(allp[j].shape), tuple(allp[i].shape)))
+        allp = [p for g in self.param_groups for p in g["params"]] + list(new_params)
+        if len({id(p) for p in allp}) != len(allp):
+            raise ValueError("muon.torch: a parameter appears twice (in one group or in two "
+                             "groups)")
+        # sorted by device and start address, a span overlaps an earlier one
+        # exactly when it starts before the furthest end seen on its device
+        spans = sorted((str(p.device), p.data_ptr(), p.data_ptr() + p.numel() * p.element_size(),
+                        tuple(p.shape)) for p in allp)
+        far = None
+        for dev, start, end, shape in spans:
+            if far is not None and far[0] == dev and start < far[1]:
+                raise ValueError("muon.torch: two parameters share memory (shapes %s and %s); "
+                                 "each must own its storage" % (far[2], shape))
+            if far is None or far[0] != dev or end > far[1]:
+                far = (dev, end, shape)
 
     def add_param_group(self, param_group):
         if isinstance(param_group.get("params"), torch.Tensor):
