@@ -541,17 +541,15 @@ class Muon(torch.optim.Optimizer):
         if len({id(p) for p in allp}) != len(allp):
             raise ValueError("muon.torch: a parameter appears twice (in one group or in two "
                              "groups)")
-        # sorted by device and start address, a span overlaps an earlier one
-        # exactly when it starts before the furthest end seen on its device
+        # Sorted by device and start address: if any two spans overlap, some
+        # span overlaps the one just before it (whatever starts between the
+        # two starts also starts inside the earlier span).
         spans = sorted((str(p.device), p.data_ptr(), p.data_ptr() + p.numel() * p.element_size(),
                         tuple(p.shape)) for p in allp)
-        far = None
-        for dev, start, end, shape in spans:
-            if far is not None and far[0] == dev and start < far[1]:
+        for a, b in zip(spans, spans[1:]):
+            if a[0] == b[0] and b[1] < a[2]:
                 raise ValueError("muon.torch: two parameters share memory (shapes %s and %s); "
-                                 "each must own its storage" % (far[2], shape))
-            if far is None or far[0] != dev or end > far[1]:
-                far = (dev, end, shape)
+                                 "each must own its storage" % (a[3], b[3]))
 
     def add_param_group(self, param_group):
         if isinstance(param_group.get("params"), torch.Tensor):
